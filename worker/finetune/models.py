@@ -1,0 +1,274 @@
+"""Resolve and load base models: the bundled demo, local directories, or hub ids.
+
+Safety rules from DESIGN §5: `trust_remote_code=False` and safetensors only. Local directories load only
+from under `STUDIO_MODEL_DIRS` or the data dir, so a job body cannot read arbitrary paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+DEMO_MODEL = "studio-tiny-llama"
+ASSETS = Path(__file__).parent / "assets"
+DEMO_SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<pad>"]
+# Small enough for a CPU minute, shaped for bitsandbytes' CPU 4-bit kernels (out_features % 32 == 0).
+DEMO_CONFIG = dict(
+    vocab_size=8000, hidden_size=256, intermediate_size=704, num_hidden_layers=4, num_attention_heads=4,
+    num_key_value_heads=4, max_position_embeddings=2048, rms_norm_eps=1e-5, tie_word_embeddings=False,
+)
+DEMO_VERSION = "1"
+
+# ChatML, with {% generation %} markers so "assistant tokens only" masks can be derived from it.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'assistant' %}"
+    "{{ '<|im_start|>assistant\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}"
+    "{{ '\n' }}"
+    "{% else %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+class ModelError(ValueError):
+    """The model reference cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where a base model comes from: `path` is what `from_pretrained` receives."""
+
+    name: str
+    path: str
+    source: str  # "demo" | "local" | "hub"
+    revision: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.source != "hub"
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("STUDIO_DATA_DIR") or Path.home() / ".studio").expanduser()
+
+
+def model_dirs() -> list[Path]:
+    """Directories local base models may be loaded from: `STUDIO_MODEL_DIRS` plus the data dir."""
+    raw = os.environ.get("STUDIO_MODEL_DIRS", "")
+    dirs = [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
+    return [*dirs, data_dir() / "models"]
+
+
+def resolve_model(ref: str) -> ResolvedModel:
+    """Turn a job's `model` into a loadable location, refusing paths outside the allowed dirs."""
+    ref = ref.strip()
+    if ref == DEMO_MODEL:
+        return ResolvedModel(name=ref, path=str(ensure_demo_model()), source="demo", revision=DEMO_VERSION)
+    name, _, revision = ref.partition("@")
+    looks_like_path = ref.startswith(("/", ".", "~")) or os.sep in ref and Path(ref).expanduser().exists()
+    if looks_like_path:
+        return _resolve_local(Path(ref).expanduser(), ref)
+    for base in model_dirs():
+        candidate = base / ref
+        if re.fullmatch(r"[A-Za-z0-9._-]+", ref) and (candidate / "config.json").is_file():
+            return _resolve_local(candidate, ref)
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        return ResolvedModel(name=ref, path=name, source="hub", revision=revision or None)
+    raise ModelError(
+        f"unknown model {ref!r}: use '{DEMO_MODEL}', a model folder under STUDIO_MODEL_DIRS, "
+        "or a Hugging Face hub id like 'org/name'"
+    )
+
+
+def _resolve_local(path: Path, ref: str) -> ResolvedModel:
+    real = path.resolve()
+    allowed = [d.resolve() for d in model_dirs()]
+    if not any(real == d or d in real.parents for d in allowed):
+        raise ModelError(
+            f"model path {ref!r} is outside the allowed model directories; "
+            "add its parent to STUDIO_MODEL_DIRS"
+        )
+    if not (real / "config.json").is_file():
+        raise ModelError(f"model folder {ref!r} has no config.json; is it a transformers model folder?")
+    if not any(real.glob("*.safetensors")):
+        raise ModelError(f"model folder {ref!r} has no .safetensors weights; only safetensors are loaded")
+    return ResolvedModel(name=ref, path=str(real), source="local", revision=weights_sha256(real)[:16])
+
+
+def weights_sha256(folder: Path) -> str:
+    """A content hash of a local model's weights: its revision when there is no git commit."""
+    digest = hashlib.sha256()
+    for file in sorted(Path(folder).glob("*.safetensors")):
+        digest.update(file.name.encode())
+        digest.update(file_sha256(file).encode())
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------
+# The demo model
+
+
+def demo_model_dir() -> Path:
+    return data_dir() / "models" / f"{DEMO_MODEL}-v{DEMO_VERSION}"
+
+
+def ensure_demo_model() -> Path:
+    """Build the demo model once (deterministically) into the data dir and return its folder."""
+    target = demo_model_dir()
+    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
+    try:
+        build_demo_model(staging)
+        try:
+            staging.rename(target)  # atomic: a concurrent builder either wins or finds it done
+        except OSError:
+            if not (target / "model.safetensors").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def build_demo_tokenizer(corpus: Path = ASSETS / "tokenizer_corpus.txt") -> PreTrainedTokenizerBase:
+    """A byte-level BPE tokenizer trained on the bundled corpus (same corpus, same vocab, every time)."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    lines = corpus.read_text(encoding="utf-8").splitlines()
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        lines, vocab_size=DEMO_CONFIG["vocab_size"], min_frequency=2, special_tokens=DEMO_SPECIAL_TOKENS,
+        show_progress=False,
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe._tokenizer, bos_token=None, eos_token="<|im_end|>", unk_token=None,
+        pad_token="<pad>", model_max_length=DEMO_CONFIG["max_position_embeddings"],
+    )
+    tokenizer.chat_template = CHATML_TEMPLATE
+    return tokenizer
+
+
+def build_demo_model(folder: Path, seed: int = 0, **overrides: Any) -> Path:
+    """Write a randomly initialised tiny Llama with the demo tokenizer into `folder`."""
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = build_demo_tokenizer()
+    config = LlamaConfig(
+        **{**DEMO_CONFIG, **overrides},
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config = GenerationConfig(
+        eos_token_id=[tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|endoftext|>")],
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=config.bos_token_id,
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    (folder / "studio_model.json").write_text(json.dumps({"name": DEMO_MODEL, "version": DEMO_VERSION, "seed": seed}))
+    return folder
+
+
+# ---------------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_model_config(ref: str | ResolvedModel) -> PretrainedConfig:
+    """The model's config only (no weights): enough for estimates and target-module checks."""
+    from transformers import AutoConfig
+
+    resolved = ref if isinstance(ref, ResolvedModel) else resolve_model(ref)
+    try:
+        return AutoConfig.from_pretrained(resolved.path, revision=resolved.revision if resolved.source == "hub" else None,
+                                          trust_remote_code=False)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load the config of model {resolved.name!r}: {_first_line(exc)}") from None
+
+
+def load_tokenizer(resolved: ResolvedModel) -> PreTrainedTokenizerBase:
+    """The model's tokenizer with a pad token and a chat template (ChatML when it has none)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(resolved.path, trust_remote_code=False,
+                                                  revision=resolved.revision if resolved.source == "hub" else None)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load the tokenizer of model {resolved.name!r}: {_first_line(exc)}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    if not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = CHATML_TEMPLATE
+    return tokenizer
+
+
+def quantization_config(quantization: str, compute_dtype: torch.dtype, double_quant: bool = True):
+    """NF4/FP4 4-bit (QLoRA) or LLM.int8() 8-bit through `BitsAndBytesConfig`; None for "none"."""
+    from transformers import BitsAndBytesConfig
+
+    if quantization in ("nf4", "fp4"):
+        return BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type=quantization, bnb_4bit_use_double_quant=double_quant,
+            bnb_4bit_compute_dtype=compute_dtype,
+        )
+    if quantization == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return None
+
+
+def load_model(
+    resolved: ResolvedModel, *, dtype: torch.dtype, quantization: str = "none", double_quant: bool = True,
+    device: str | None = None,
+) -> PreTrainedModel:
+    """Load the base weights (safetensors only, no remote code), quantized when asked."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = dict(dtype=dtype, use_safetensors=True, trust_remote_code=False)
+    if resolved.source == "hub" and resolved.revision:
+        kwargs["revision"] = resolved.revision
+    qconfig = quantization_config(quantization, dtype, double_quant)
+    if qconfig is not None:
+        kwargs["quantization_config"] = qconfig
+        kwargs["device_map"] = {"": device or _default_device()}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(resolved.path, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load model {resolved.name!r}: {_first_line(exc)}") from None
+    if qconfig is None and device:
+        model.to(device)
+    return model
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,413 @@
+"""The job contract: the exact body of `POST /v1/fine_tuning/jobs`, torch-free.
+
+OpenAI's fields (`model`, `training_file`, `method`, ...) plus the studio's own `tuning` and `training`.
+The API validates submissions with `JobSpec` and stores `spec.model_dump_json()`; the worker and
+`studio train` re-validate the same JSON. Every tuning type works with `{"type": T}` alone: the defaults
+are what a practitioner would pick.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Auto = Literal["auto"]
+ALL_LINEAR = "all-linear"
+TUNING_TYPES = (
+    "lora", "dora", "qlora", "adalora", "ia3", "prefix_tuning", "p_tuning_v2", "prompt_tuning",
+    "p_tuning", "loha", "lokr", "adapter", "freeze", "full",
+)
+STAGES = ("supervised", "dpo", "pretraining")
+
+
+class _Strict(BaseModel):
+    """Unknown fields are refused: a typo like `lora_r` must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+# ---------------------------------------------------------------------------------------------------
+# OpenAI's `method`
+
+
+class Hyperparameters(_Strict):
+    """OpenAI's hyperparameters: each a number or "auto" (resolved when the job starts)."""
+
+    n_epochs: Annotated[int, Field(ge=1, le=100)] | Auto = "auto"
+    batch_size: Annotated[int, Field(ge=1, le=1024)] | Auto = "auto"
+    learning_rate_multiplier: Annotated[float, Field(gt=0, le=100)] | Auto = "auto"
+
+
+class DpoHyperparameters(Hyperparameters):
+    beta: Annotated[float, Field(gt=0, le=10)] | Auto = "auto"
+
+
+class SupervisedMethod(_Strict):
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+
+
+class PretrainingMethod(_Strict):
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+
+
+class DpoMethod(_Strict):
+    hyperparameters: DpoHyperparameters = Field(default_factory=DpoHyperparameters)
+
+
+class Method(_Strict):
+    """`{"type": "supervised", "supervised": {"hyperparameters": {...}}}`, as OpenAI shapes it."""
+
+    type: Literal["supervised", "dpo", "pretraining"] = "supervised"
+    supervised: SupervisedMethod | None = None
+    dpo: DpoMethod | None = None
+    pretraining: PretrainingMethod | None = None
+
+    @model_validator(mode="after")
+    def _fill_and_check(self) -> Method:
+        for other in STAGES:
+            if other != self.type and getattr(self, other) is not None:
+                raise ValueError(
+                    f"method.type is '{self.type}' but method.{other} is set; "
+                    f"put the hyperparameters under method.{self.type}"
+                )
+        if getattr(self, self.type) is None:
+            default = {"supervised": SupervisedMethod, "dpo": DpoMethod, "pretraining": PretrainingMethod}
+            setattr(self, self.type, default[self.type]())
+        return self
+
+    @property
+    def hyperparameters(self) -> Hyperparameters:
+        return getattr(self, self.type).hyperparameters
+
+
+# ---------------------------------------------------------------------------------------------------
+# The studio's `tuning`: one model per type, discriminated by `type`
+
+TargetModules = list[str] | str
+
+
+def _check_targets(value: TargetModules | None) -> TargetModules | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value != ALL_LINEAR:
+            raise ValueError(f"target_modules must be a list of module names or '{ALL_LINEAR}'")
+        return value
+    if not value:
+        raise ValueError(f"target_modules is empty; name at least one module or use '{ALL_LINEAR}'")
+    for name in value:
+        if not re.fullmatch(r"[A-Za-z0-9_.]+", name):
+            raise ValueError(f"target module name {name!r} is not a module name (letters, digits, _ and .)")
+    return value
+
+
+class _Targeted(_Strict):
+    target_modules: TargetModules | None = Field(
+        default=ALL_LINEAR, description="Module names (e.g. q_proj, v_proj) or 'all-linear'."
+    )
+
+    _targets = field_validator("target_modules")(classmethod(lambda cls, v: _check_targets(v)))
+
+
+class _LoraFields(_Targeted):
+    r: Annotated[int, Field(ge=1, le=4096)] = 16
+    alpha: Annotated[float, Field(gt=0)] = 32
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    use_rslora: bool = False
+    modules_to_save: list[str] | None = None
+
+
+class LoraTuning(_LoraFields):
+    type: Literal["lora"] = "lora"
+    quantization: Literal["none", "int8"] = "none"
+
+
+class DoraTuning(_LoraFields):
+    type: Literal["dora"] = "dora"
+    quantization: Literal["none", "int8"] = "none"
+
+
+class QloraTuning(_LoraFields):
+    """LoRA on a 4-bit NF4 base with double quantization and a paged optimizer (Dettmers et al. 2023)."""
+
+    type: Literal["qlora"] = "qlora"
+    quantization: Literal["nf4", "fp4"] = "nf4"
+    double_quant: bool = True
+
+
+class AdaloraTuning(_Targeted):
+    """AdaLoRA: starts every matrix at `init_r` and prunes to an average of `r` over the run."""
+
+    type: Literal["adalora"] = "adalora"
+    r: Annotated[int, Field(ge=1, le=4096)] = 8
+    init_r: Annotated[int, Field(ge=1, le=4096)] = 12
+    alpha: Annotated[float, Field(gt=0)] = 32
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    tinit_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    tfinal_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.2
+    delta_t: Annotated[int, Field(ge=1)] = 1
+    orth_reg_weight: Annotated[float, Field(ge=0)] = 0.5
+    quantization: Literal["none", "int8"] = "none"
+
+    @model_validator(mode="after")
+    def _ranks(self) -> AdaloraTuning:
+        if self.init_r < self.r:
+            raise ValueError(f"adalora init_r ({self.init_r}) must be >= r ({self.r}): it prunes from init_r down to r")
+        if self.tinit_ratio + self.tfinal_ratio >= 1:
+            raise ValueError("adalora tinit_ratio + tfinal_ratio must be < 1 to leave steps for pruning")
+        return self
+
+
+class Ia3Tuning(_Strict):
+    type: Literal["ia3"] = "ia3"
+    target_modules: TargetModules | None = Field(
+        default=None, description="Default: the model family's keys, values and feed-forward output."
+    )
+    feedforward_modules: list[str] | None = None
+    quantization: Literal["none", "int8"] = "none"
+
+    _targets = field_validator("target_modules")(classmethod(lambda cls, v: _check_targets(v)))
+
+    @model_validator(mode="after")
+    def _ff_subset(self) -> Ia3Tuning:
+        if self.feedforward_modules and isinstance(self.target_modules, list):
+            extra = set(self.feedforward_modules) - set(self.target_modules)
+            if extra:
+                raise ValueError(f"ia3 feedforward_modules {sorted(extra)} must also be in target_modules")
+        return self
+
+
+class _VirtualTokens(_Strict):
+    num_virtual_tokens: Annotated[int, Field(ge=1, le=1024)] = 20
+
+
+class PrefixTuning(_VirtualTokens):
+    """Prefix tuning with the reparametrisation MLP (Li & Liang 2021)."""
+
+    type: Literal["prefix_tuning"] = "prefix_tuning"
+    encoder_hidden_size: Annotated[int, Field(ge=1)] = 512
+
+
+class PTuningV2Tuning(_VirtualTokens):
+    """Deep prompts at every layer, no reparametrisation (Liu et al. 2022)."""
+
+    type: Literal["p_tuning_v2"] = "p_tuning_v2"
+
+
+class PromptTuning(_VirtualTokens):
+    """A soft prompt on the input embeddings (Lester et al. 2021), optionally initialised from text."""
+
+    type: Literal["prompt_tuning"] = "prompt_tuning"
+    init_text: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+
+
+class PTuning(_VirtualTokens):
+    """P-tuning: virtual tokens produced by a prompt encoder (Liu et al. 2021)."""
+
+    type: Literal["p_tuning"] = "p_tuning"
+    encoder_hidden_size: Annotated[int, Field(ge=1)] = 128
+    encoder_type: Literal["MLP", "LSTM"] = "MLP"
+
+
+class LohaTuning(_Targeted):
+    type: Literal["loha"] = "loha"
+    r: Annotated[int, Field(ge=1, le=4096)] = 8
+    alpha: Annotated[float, Field(gt=0)] = 16
+    rank_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    module_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+
+
+class LokrTuning(_Targeted):
+    type: Literal["lokr"] = "lokr"
+    r: Annotated[int, Field(ge=1, le=4096)] = 8
+    alpha: Annotated[float, Field(gt=0)] = 16
+    rank_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    module_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    decompose_both: bool = False
+
+
+class AdapterTuning(_Strict):
+    """Houlsby bottleneck adapters after attention and feed-forward (see bottleneck.py)."""
+
+    type: Literal["adapter"] = "adapter"
+    bottleneck_size: Annotated[int, Field(ge=1, le=65536)] = 64
+    non_linearity: Literal["relu", "gelu", "silu", "tanh"] = "gelu"
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    target_modules: list[str] | None = Field(
+        default=None, description="Default: the attention output and feed-forward output projections."
+    )
+
+    _targets = field_validator("target_modules")(classmethod(lambda cls, v: _check_targets(v)))
+
+
+class FreezeTuning(_Strict):
+    """Train only the last `trainable_layers` transformer blocks (LLaMA-Factory's `freeze`)."""
+
+    type: Literal["freeze"] = "freeze"
+    trainable_layers: Annotated[int, Field(ge=1)] = 2
+    train_embeddings: bool = False
+
+
+class FullTuning(_Strict):
+    type: Literal["full"] = "full"
+
+
+Tuning = Annotated[
+    Union[
+        LoraTuning, DoraTuning, QloraTuning, AdaloraTuning, Ia3Tuning, PrefixTuning, PTuningV2Tuning,
+        PromptTuning, PTuning, LohaTuning, LokrTuning, AdapterTuning, FreezeTuning, FullTuning,
+    ],
+    Field(discriminator="type"),
+]
+
+PROMPT_TYPES = frozenset({"prefix_tuning", "p_tuning_v2", "prompt_tuning", "p_tuning"})
+FULL_WEIGHT_TYPES = frozenset({"freeze", "full"})
+
+
+# ---------------------------------------------------------------------------------------------------
+# The studio's `training`
+
+
+class Training(_Strict):
+    """Trainer knobs. `None` means "pick for me" (resolved in the training plan and recorded)."""
+
+    learning_rate: Annotated[float, Field(gt=0, le=1)] | None = None
+    max_steps: Annotated[int, Field(ge=1)] | None = None
+    max_seq_length: Annotated[int, Field(ge=1, le=1_048_576)] = 1024
+    gradient_accumulation_steps: Annotated[int, Field(ge=1, le=1024)] = 1
+    packing: bool = False
+    group_by_length: bool = True
+    completion_only_loss: bool = True
+    gradient_checkpointing: bool = False
+    logging_steps: Annotated[int, Field(ge=1)] = 1
+    eval_steps: Annotated[int, Field(ge=1)] | None = None
+    save_steps: Annotated[int, Field(ge=1)] | None = None
+    warmup_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.03
+    lr_scheduler: Literal[
+        "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup"
+    ] = "cosine"
+    weight_decay: Annotated[float, Field(ge=0, le=1)] = 0.0
+    max_grad_norm: Annotated[float, Field(gt=0)] = 1.0
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+
+    @model_validator(mode="after")
+    def _packing_vs_grouping(self) -> Training:
+        if self.packing and "group_by_length" in self.model_fields_set and self.group_by_length:
+            raise ValueError("training.packing and training.group_by_length are alternatives; pick one")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------
+# The job
+
+
+class JobSpec(_Strict):
+    """The body of `POST /v1/fine_tuning/jobs` (and of `studio train JOB.json`)."""
+
+    model: Annotated[str, Field(min_length=1, max_length=512)]
+    training_file: Annotated[str, Field(min_length=1, max_length=4096)]
+    validation_file: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    suffix: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] | None = None
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
+    metadata: dict[str, str] | None = None
+    method: Method = Field(default_factory=Method)
+    tuning: Tuning = Field(default_factory=LoraTuning)
+    training: Training = Field(default_factory=Training)
+    priority: Annotated[int, Field(ge=-100, le=100)] = 0
+    integrations: list[dict[str, Any]] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_hyperparameters(cls, data: Any) -> Any:
+        """OpenAI's older top-level `hyperparameters` maps onto `method.supervised.hyperparameters`."""
+        if isinstance(data, dict) and "hyperparameters" in data:
+            data = dict(data)
+            legacy = data.pop("hyperparameters")
+            if data.get("method") is not None:
+                raise ValueError("give hyperparameters either at the top level (legacy) or inside method, not both")
+            data["method"] = {"type": "supervised", "supervised": {"hyperparameters": legacy}}
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _quantization_fits_type(cls, data: Any) -> Any:
+        """Say which quantization a type can use instead of a bare "unknown field"."""
+        tuning = data.get("tuning") if isinstance(data, dict) else None
+        if isinstance(tuning, dict) and tuning.get("quantization") not in (None, "none"):
+            kind = tuning.get("type", "lora")
+            if kind in TUNING_TYPES and kind not in QUANTIZABLE:
+                raise ValueError(
+                    f"tuning type '{kind}' cannot train on a quantized base; use qlora (4-bit) "
+                    "or lora with quantization 'int8'"
+                )
+        return data
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_limits(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        if len(value) > 16:
+            raise ValueError(f"metadata has {len(value)} pairs; at most 16 are allowed")
+        for key, item in value.items():
+            if len(key) > 64:
+                raise ValueError(f"metadata key {key[:20]!r}... is {len(key)} characters; keys are at most 64")
+            if len(item) > 512:
+                raise ValueError(f"metadata value for {key!r} is {len(item)} characters; values are at most 512")
+        return value
+
+    @model_validator(mode="after")
+    def _stage_fits_tuning(self) -> JobSpec:
+        if self.method.type == "dpo" and self.tuning.type in PROMPT_TYPES:
+            raise ValueError(
+                f"dpo with tuning type '{self.tuning.type}' is not supported; use lora, qlora, dora or full"
+            )
+        return self
+
+    @property
+    def stage(self) -> str:
+        return self.method.type
+
+
+class SpecError(ValueError):
+    """A job body that cannot run, with one message a person can act on."""
+
+
+def parse_spec(data: dict[str, Any] | str | bytes) -> JobSpec:
+    """Validate a job body (dict or JSON text); raise `SpecError` with readable messages."""
+    try:
+        if isinstance(data, (str, bytes)):
+            return JobSpec.model_validate_json(data)
+        return JobSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
+    """Render pydantic errors as `field.path: message` lines a person can act on."""
+    parts = []
+    for err in exc.errors()[:limit]:
+        loc = ".".join(str(p) for p in err["loc"] if not _is_union_tag(p))
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown field (check the spelling; see the job spec documentation)"
+        elif err["type"] == "union_tag_invalid":
+            message = f"unknown tuning type; expected one of: {', '.join(TUNING_TYPES)}"
+        elif err["type"] in _SHOW_INPUT and err.get("input") is not None:
+            message = f"{message} (got {err['input']!r})"
+        parts.append(f"{loc}: {message}" if loc else message)
+    more = len(exc.errors()) - limit
+    if more > 0:
+        parts.append(f"(and {more} more)")
+    return "; ".join(parts)
+
+
+_SHOW_INPUT = {"literal_error", "greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+QUANTIZABLE = {"lora": "none, int8", "dora": "none, int8", "adalora": "none, int8", "ia3": "none, int8",
+               "qlora": "nf4, fp4"}
+
+
+def _is_union_tag(part: Any) -> bool:
+    return isinstance(part, str) and (part in TUNING_TYPES or part.startswith("function-"))

@@ -1,0 +1,215 @@
+"""Wire a plan into transformers' `Trainer` (or trl's `DPOTrainer`) with the studio's callbacks.
+
+The callbacks are the only custom part: they turn Trainer logs into metrics events, count real
+(non-padding) tokens for tokens/s, poll the stop hook after every step, and drive AdaLoRA's budget.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+
+from .batching import ListDataset, PaddingCollator
+
+
+@dataclass
+class RunState:
+    """What the callbacks learn during a run."""
+
+    stopped: str | None = None  # None | "cancel" | "pause"
+    trained_tokens: int = 0
+    last_checkpoint: str | None = None
+    last_train_loss: float | None = None
+    last_valid_loss: float | None = None
+    best_valid_loss: float | None = None
+    first_train_loss: float | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self, runtime: float) -> dict[str, Any]:
+        return {"train_loss": self.last_train_loss, "first_train_loss": self.first_train_loss,
+                "valid_loss": self.last_valid_loss, "best_valid_loss": self.best_valid_loss,
+                "trained_tokens": self.trained_tokens, "runtime_seconds": round(runtime, 3),
+                "tokens_per_second": round(self.trained_tokens / runtime, 1) if runtime > 0 else None}
+
+
+class StudioTrainer(Trainer):
+    """Trainer that counts the real tokens of every batch (padding excluded) for tokens/s."""
+
+    run_state: RunState
+
+    def _prepare_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        real = inputs.pop("num_real_tokens", None)
+        if real is not None and self.model.training:
+            self.run_state.trained_tokens += int(real)
+        return super()._prepare_inputs(inputs)
+
+
+class EventsCallback(TrainerCallback):
+    """Trainer logs -> metrics events; saves -> checkpoint events."""
+
+    def __init__(self, state: RunState, emit: Callable[..., None]):
+        self.state = state
+        self.emit = emit
+        self.last_time = time.time()
+        self.last_tokens = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.last_time = time.time()
+        self.last_tokens = self.state.trained_tokens
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        if "train_runtime" in logs:
+            return
+        data: dict[str, Any] = {"step": state.global_step, "total_steps": state.max_steps,
+                                "epoch": round(float(state.epoch or 0), 4)}
+        if "loss" in logs:
+            now = time.time()
+            tokens = self.state.trained_tokens - self.last_tokens
+            data.update(train_loss=float(logs["loss"]), learning_rate=float(logs.get("learning_rate", 0.0)),
+                        grad_norm=_float(logs.get("grad_norm")),
+                        tokens_per_second=round(tokens / max(now - self.last_time, 1e-9), 1))
+            self.last_time, self.last_tokens = now, self.state.trained_tokens
+            self.state.last_train_loss = data["train_loss"]
+            if self.state.first_train_loss is None:
+                self.state.first_train_loss = data["train_loss"]
+        for key in ("eval_loss",):
+            if key in logs:
+                data["valid_loss"] = float(logs[key])
+                self.state.last_valid_loss = data["valid_loss"]
+                best = self.state.best_valid_loss
+                self.state.best_valid_loss = data["valid_loss"] if best is None else min(best, data["valid_loss"])
+        if "train_loss" not in data and "valid_loss" not in data:
+            return
+        gpu = _gpu_memory()
+        if gpu is not None:
+            data["gpu_memory_bytes"] = gpu
+        self.state.history.append(data)
+        self.emit("metrics", "", data=data)
+
+    def on_save(self, args, state, control, **kwargs):
+        path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        self.state.last_checkpoint = str(path)
+        metrics = {"step": state.global_step, "train_loss": self.state.last_train_loss,
+                   "valid_loss": self.state.last_valid_loss}
+        self.emit("checkpoint", f"Checkpoint at step {state.global_step}",
+                  data={"step_number": state.global_step, "path": str(path), "metrics": metrics})
+
+
+class StopCallback(TrainerCallback):
+    """Polls the stop hook after every optimizer step; pause saves a checkpoint before exiting."""
+
+    def __init__(self, state: RunState, stop: Callable[[], str | None]):
+        self.state = state
+        self.stop = stop
+
+    def on_step_end(self, args, state, control, **kwargs):
+        signal = self.stop()
+        if signal in ("cancel", "pause"):
+            self.state.stopped = signal
+            control.should_training_stop = True
+            if signal == "pause":
+                control.should_save = True
+        return control
+
+
+class AdaloraCallback(TrainerCallback):
+    """AdaLoRA reallocates its rank budget after every optimizer step, before gradients are zeroed."""
+
+    def on_optimizer_step(self, args, state, control, model=None, **kwargs):
+        model.base_model.update_and_allocate(state.global_step)
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _gpu_memory() -> int | None:
+    import torch
+
+    return int(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else None
+
+
+def training_arguments(spec: Any, plan: Any, checkpoints: Path, *, has_eval: bool, args_class: Any = TrainingArguments,
+                       sampling: str | None = None, **extra: Any) -> Any:
+    training = spec.training
+    if sampling is None:
+        sampling = "group_by_length" if training.group_by_length and not training.packing else "random"
+    return args_class(
+        output_dir=str(checkpoints), per_device_train_batch_size=plan.batch_size,
+        per_device_eval_batch_size=plan.batch_size, gradient_accumulation_steps=training.gradient_accumulation_steps,
+        learning_rate=plan.learning_rate, num_train_epochs=plan.n_epochs, max_steps=plan.total_steps,
+        lr_scheduler_type=training.lr_scheduler, warmup_steps=training.warmup_ratio, weight_decay=training.weight_decay,
+        max_grad_norm=training.max_grad_norm, optim=plan.optimizer,
+        bf16=plan.precision == "bf16", fp16=plan.precision == "fp16",
+        gradient_checkpointing=training.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if training.gradient_checkpointing else None,
+        logging_strategy="steps", logging_steps=training.logging_steps, save_strategy="steps",
+        save_steps=plan.save_steps, save_total_limit=3,
+        eval_strategy="steps" if has_eval else "no", eval_steps=plan.eval_steps if has_eval else None,
+        seed=plan.seed, data_seed=plan.seed, use_cpu=plan.device == "cpu", report_to="none", disable_tqdm=True,
+        remove_unused_columns=False, dataloader_num_workers=0, use_cache=False,
+        train_sampling_strategy=sampling,
+        **extra,
+    )
+
+
+def build_trainer(spec: Any, plan: Any, *, model: Any, tokenizer: Any, rows: list | None, data: Any,
+                  dpo_rows: Callable, checkpoints: Path, emit: Callable[..., None],
+                  stop: Callable[[], str | None] | None) -> tuple[Trainer, RunState]:
+    state = RunState()
+    callbacks: list[TrainerCallback] = [EventsCallback(state, emit)]
+    if stop is not None:
+        callbacks.append(StopCallback(state, stop))
+    if spec.tuning.type == "adalora":
+        callbacks.append(AdaloraCallback())
+    if spec.stage == "dpo":
+        trainer: Trainer = _dpo_trainer(spec, plan, model, tokenizer, data, dpo_rows, checkpoints, callbacks)
+    else:
+        valid_rows = None
+        if data.valid_tokens is not None:
+            from .batching import pack_examples
+
+            valid_rows = (pack_examples(data.valid_tokens.examples, spec.training.max_seq_length)
+                          if spec.training.packing else data.valid_tokens.examples)
+        args = training_arguments(spec, plan, checkpoints, has_eval=valid_rows is not None)
+        trainer = StudioTrainer(
+            model=model, args=args, train_dataset=ListDataset(rows),
+            eval_dataset=ListDataset(valid_rows) if valid_rows else None,
+            data_collator=PaddingCollator(pad_token_id=tokenizer.pad_token_id), processing_class=tokenizer,
+            callbacks=callbacks,
+        )
+        trainer.run_state = state
+    trainer.remove_callback(PrinterCallback)  # our reporter prints; Trainer's raw log dicts would duplicate it
+    return trainer, state
+
+
+def _dpo_trainer(spec, plan, model, tokenizer, data, dpo_rows, checkpoints, callbacks):
+    """trl's DPOTrainer; with a peft model the frozen base (adapter disabled) is the reference."""
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    class CountingDPOTrainer(DPOTrainer):
+        def _prepare_inputs(self, inputs):
+            if self.model.training and "attention_mask" in inputs:
+                counting.trained_tokens += int(inputs["attention_mask"].sum())
+            return super()._prepare_inputs(inputs)
+
+    counting = callbacks[0].state
+    args = training_arguments(
+        spec, plan, checkpoints, has_eval=data.valid is not None, args_class=DPOConfig, sampling="random",
+        beta=plan.beta, max_length=spec.training.max_seq_length, disable_dropout=True,
+    )
+    trainer = CountingDPOTrainer(
+        model=model, ref_model=None, args=args, train_dataset=Dataset.from_list(dpo_rows(data.train)),
+        eval_dataset=Dataset.from_list(dpo_rows(data.valid)) if data.valid else None,
+        processing_class=tokenizer, callbacks=callbacks,
+    )
+    return trainer
