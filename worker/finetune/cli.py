@@ -59,7 +59,7 @@ def train(
 
     output_dir.mkdir(parents=True, exist_ok=True)
     stream = sys.stdout if str(events) == "-" else (open(events, "w", encoding="utf-8") if events else None)
-    jsonl = JsonlReporter(stream=stream, metrics_path=output_dir / "metrics.jsonl")
+    jsonl = JsonlReporter(stream=stream)
     progress = None if quiet else ProgressReporter()
     try:
         result = run(spec, output_dir=output_dir, reporter=FanoutReporter(jsonl, progress),

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
@@ -18,7 +19,7 @@ from . import methods as methods_
 from .batching import ListDataset, PaddingCollator, TokenizedData, pack_examples, tokenize_dataset
 from .data import DataFormat, LoadedDataset, read_dataset
 from .models import ResolvedModel, load_model, load_tokenizer, resolve_model
-from .reporting import Reporter, make_event, metrics_message
+from .reporting import FanoutReporter, JsonlReporter, Reporter, make_event, metrics_message
 from .spec import FULL_WEIGHT_TYPES, PROMPT_TYPES, JobSpec
 
 StopSignal = Callable[[], "str | None"]  # returns None, "cancel" or "pause"
@@ -188,13 +189,23 @@ def run(
     resume_from: str | Path | None = None, checkpoint_dir: str | Path | None = None,
 ) -> TrainResult:
     """Train `spec` and write its artifact folder to `output_dir` (unless paused or cancelled)."""
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    checkpoints = Path(checkpoint_dir) if checkpoint_dir else output / "checkpoints"
+    _trim_metrics(output / "metrics.jsonl", resume_from)
+    metrics_log = JsonlReporter(metrics_path=output / "metrics.jsonl")
+    try:
+        return _run(spec, output, checkpoints, FanoutReporter(metrics_log, reporter), stop, resume_from)
+    finally:
+        metrics_log.close()
+
+
+def _run(spec: JobSpec, output: Path, checkpoints: Path, reporter: Reporter, stop: StopSignal | None,
+         resume_from: str | Path | None) -> TrainResult:
     from transformers import set_seed
 
     from .artifacts import save_artifacts
 
-    output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    checkpoints = Path(checkpoint_dir) if checkpoint_dir else output / "checkpoints"
     emit = _emitter(reporter)
     started = time.time()
 
@@ -240,6 +251,7 @@ def run(
         metrics=state.summary(time.time() - started),
         data=data.train_tokens.summary() if data.train_tokens else {"num_examples": data.train.num_examples},
     )
+    result.model = trainer.model  # not part of to_dict(): lets callers (tests, benchmarks) use the trained model
     if state.stopped == "pause":
         result.status = "paused"
         result.checkpoint = state.last_checkpoint
@@ -253,6 +265,20 @@ def run(
                    data=data, result=result, output_dir=output)
     emit("message", f"Saved {method.artifact} artifact to {output}", data={"output_dir": str(output)})
     return result
+
+
+def _trim_metrics(path: Path, resume_from: str | Path | None) -> None:
+    """A fresh run starts a fresh metrics.jsonl; a resumed one keeps the steps up to its checkpoint."""
+    if not path.exists():
+        return
+    if resume_from is None:
+        path.unlink()
+        return
+    step = int(Path(resume_from).name.rsplit("-", 1)[-1]) if "-" in Path(resume_from).name else None
+    if step is None:
+        return
+    kept = [line for line in path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(line + "\n" for line in kept))
 
 
 def _emitter(reporter: Reporter | None) -> Callable[..., None]:

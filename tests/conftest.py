@@ -1,0 +1,47 @@
+"""Shared fixtures: an isolated data dir and tiny models built from a config (never from the hub)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def studio_data_dir(tmp_path_factory) -> Path:
+    """Every test session gets its own STUDIO_DATA_DIR, so nothing leaks between runs."""
+    path = tmp_path_factory.mktemp("studio-data")
+    os.environ["STUDIO_DATA_DIR"] = str(path)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(studio_data_dir) -> str:
+    """A 2-layer Llama (hidden 64) with the demo tokenizer, saved where local models may load from.
+
+    Its linear layers' out_features are multiples of 32 so bitsandbytes' CPU 4-bit kernels run. The wider
+    init (0.1) lets a frozen random head still express confident predictions, so LoRA's loss can fall.
+    """
+    from worker.finetune.models import build_demo_model
+
+    folder = studio_data_dir / "models" / "tiny-llama"
+    if not (folder / "config.json").exists():
+        build_demo_model(folder, seed=0, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         initializer_range=0.1)
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def chat_file(tmp_path_factory) -> str:
+    """The first 48 rows of the bundled chat dataset (small enough for 2-core CI)."""
+    rows = (EXAMPLES / "chat.jsonl").read_text().splitlines()[:48]
+    path = tmp_path_factory.mktemp("data") / "chat48.jsonl"
+    path.write_text("\n".join(rows) + "\n")
+    return str(path)
