@@ -12,6 +12,20 @@ import typer
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Fine-tuning Studio.")
 
 
+def quiet_libraries() -> None:
+    """Keep the terminal for our progress bar and errors: library chatter goes to ERROR level."""
+    import logging
+    import warnings
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # "Failed to load CPU gemm_4bit_forward" is harmless
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def fail(message: str, code: int = 2) -> None:
     """One clear line on stderr, no traceback."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
@@ -51,6 +65,7 @@ def train(
 ) -> None:
     """Fine-tune a model from JOB.json and write the artifact folder to --output-dir."""
     spec = load_job(job)
+    quiet_libraries()
     from .data import DataValidationError
     from .methods import MethodError
     from .models import ModelError
@@ -87,6 +102,7 @@ def estimate(
 ) -> None:
     """Parameters and memory for JOB.json, from the model's config alone (no weights loaded)."""
     spec = load_job(job)
+    quiet_libraries()
     from .estimate import estimate as run_estimate, format_estimate
     from .methods import MethodError
     from .models import ModelError
