@@ -138,22 +138,18 @@ def _lora_config(model: nn.Module, tuning: Any, *, use_dora: bool) -> Any:
     )
 
 
-@register("lora", artifact=PEFT, mergeable=True)
-def build_lora(model: nn.Module, tuning: Any, ctx: BuildContext) -> nn.Module:
-    model = _prepare_quantized(model, ctx)
-    return _peft(model, _lora_config(model, tuning, use_dora=False))
+def _build_lora_family(use_dora: bool) -> Builder:
+    """lora, dora and qlora differ only in DoRA and in the base's quantization (set at load time)."""
+
+    def build(model: nn.Module, tuning: Any, ctx: BuildContext) -> nn.Module:
+        model = _prepare_quantized(model, ctx)
+        return _peft(model, _lora_config(model, tuning, use_dora=use_dora))
+
+    return build
 
 
-@register("dora", artifact=PEFT, mergeable=True)
-def build_dora(model: nn.Module, tuning: Any, ctx: BuildContext) -> nn.Module:
-    model = _prepare_quantized(model, ctx)
-    return _peft(model, _lora_config(model, tuning, use_dora=True))
-
-
-@register("qlora", artifact=PEFT, mergeable=True)
-def build_qlora(model: nn.Module, tuning: Any, ctx: BuildContext) -> nn.Module:
-    model = _prepare_quantized(model, ctx)
-    return _peft(model, _lora_config(model, tuning, use_dora=False))
+for _name, _dora in (("lora", False), ("dora", True), ("qlora", False)):
+    register(_name, artifact=PEFT, mergeable=True)(_build_lora_family(_dora))
 
 
 @register("adalora", artifact=PEFT, mergeable=True)
@@ -175,25 +171,24 @@ def build_adalora(model: nn.Module, tuning: Any, ctx: BuildContext) -> nn.Module
     return _peft(model, config)
 
 
+def _lycoris_kwargs(model: nn.Module, tuning: Any) -> dict[str, Any]:
+    return dict(task_type="CAUSAL_LM", r=tuning.r, alpha=tuning.alpha, rank_dropout=tuning.rank_dropout,
+                module_dropout=tuning.module_dropout,
+                target_modules=resolve_target_modules(model, tuning.target_modules))
+
+
 @register("loha", artifact=PEFT, mergeable=True)
 def build_loha(model: nn.Module, tuning: Any, ctx: BuildContext) -> nn.Module:
     from peft import LoHaConfig
 
-    return _peft(model, LoHaConfig(
-        task_type="CAUSAL_LM", r=tuning.r, alpha=tuning.alpha, rank_dropout=tuning.rank_dropout,
-        module_dropout=tuning.module_dropout, target_modules=resolve_target_modules(model, tuning.target_modules),
-    ))
+    return _peft(model, LoHaConfig(**_lycoris_kwargs(model, tuning)))
 
 
 @register("lokr", artifact=PEFT, mergeable=True)
 def build_lokr(model: nn.Module, tuning: Any, ctx: BuildContext) -> nn.Module:
     from peft import LoKrConfig
 
-    return _peft(model, LoKrConfig(
-        task_type="CAUSAL_LM", r=tuning.r, alpha=tuning.alpha, rank_dropout=tuning.rank_dropout,
-        module_dropout=tuning.module_dropout, decompose_both=tuning.decompose_both,
-        target_modules=resolve_target_modules(model, tuning.target_modules),
-    ))
+    return _peft(model, LoKrConfig(**_lycoris_kwargs(model, tuning), decompose_both=tuning.decompose_both))
 
 
 @register("ia3", artifact=PEFT, mergeable=True)

@@ -211,20 +211,21 @@ class PTuning(_VirtualTokens):
     encoder_type: Literal["MLP", "LSTM"] = "MLP"
 
 
-class LohaTuning(_Targeted):
+class _LycorisFields(_Targeted):
+    """LoHa and LoKr (the LyCORIS family) share rank, alpha and their two dropouts."""
+
+    r: Annotated[int, Field(ge=1, le=4096)] = 8
+    alpha: Annotated[float, Field(gt=0)] = 16
+    rank_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    module_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+
+
+class LohaTuning(_LycorisFields):
     type: Literal["loha"] = "loha"
-    r: Annotated[int, Field(ge=1, le=4096)] = 8
-    alpha: Annotated[float, Field(gt=0)] = 16
-    rank_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
-    module_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
 
 
-class LokrTuning(_Targeted):
+class LokrTuning(_LycorisFields):
     type: Literal["lokr"] = "lokr"
-    r: Annotated[int, Field(ge=1, le=4096)] = 8
-    alpha: Annotated[float, Field(gt=0)] = 16
-    rank_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
-    module_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
     decompose_both: bool = False
 
 
