@@ -137,3 +137,14 @@ def test_unknown_target_module_lists_the_real_ones(tiny_model, chat_file, tmp_pa
     spec = parse_spec(job(tiny_model, chat_file, tuning={"type": "lora", "target_modules": ["q_proj", "qkv"]}))
     with pytest.raises(MethodError, match=r"unknown target module\(s\) qkv.*q_proj.*v_proj"):
         run(spec, output_dir=tmp_path)
+
+
+def test_lora_on_an_int8_base(tiny_model, chat_file, tmp_path):
+    """LLM.int8() through BitsAndBytesConfig: the base loads in 8 bits and LoRA trains on top."""
+    spec = parse_spec(job(tiny_model, chat_file, tuning={"type": "lora", "quantization": "int8"},
+                          training={"max_steps": 2}))
+    result = run(spec, output_dir=tmp_path)
+    assert result.status == "succeeded" and result.plan.quantization == "int8"
+    assert type(result.model.base_model.model.model.layers[0].self_attn.q_proj.base_layer).__name__ == "Linear8bitLt"
+    lineage = json.loads((tmp_path / "studio.json").read_text())
+    assert "load_in_8bit" in (tmp_path / "README.md").read_text() and lineage["plan"]["quantization"] == "int8"
