@@ -36,10 +36,44 @@ class RunState:
                 "tokens_per_second": round(self.trained_tokens / runtime, 1) if runtime > 0 else None}
 
 
+# Methods whose forward is the plain decoder + head (adapters live inside the layers). Prompt methods
+# change the sequence and AdaLoRA adds its orthogonality term in PeftModel.forward, so they keep the
+# default loss path.
+LABEL_ONLY_TYPES = frozenset({"lora", "dora", "qlora", "ia3", "loha", "lokr", "adapter", "freeze", "full"})
+
+
+def label_only_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
+    """Causal-LM loss with the vocabulary projection applied only where a token is learned.
+
+    Prompt and padding positions (label -100) never reach `lm_head` + cross-entropy: with completion-only
+    labels that skips a large share of the most expensive matmul. Same loss and gradients as the model's
+    own loss (tested); normalised by `num_items_in_batch` like transformers' loss for gradient accumulation.
+    """
+    import torch.nn.functional as F
+
+    labels = inputs["labels"]
+    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    hidden = causal_lm.get_decoder()(**{k: v for k, v in inputs.items() if k != "labels"}).last_hidden_state
+    targets = labels[:, 1:]
+    keep = targets != -100
+    logits = causal_lm.get_output_embeddings()(hidden[:, :-1][keep])
+    loss = F.cross_entropy(logits.float(), targets[keep], reduction="sum")
+    count = num_items_in_batch if num_items_in_batch is not None else keep.sum().clamp(min=1)
+    return loss / count
+
+
 class StudioTrainer(Trainer):
-    """Trainer that counts the real tokens of every batch (padding excluded) for tokens/s."""
+    """Trainer that counts real (non-padding) tokens for tokens/s and, where the method allows, computes
+    logits only at learned positions."""
 
     run_state: RunState
+    label_only_logits: bool = False
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if not self.label_only_logits or return_outputs or "labels" not in inputs:
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+        return label_only_loss(model, inputs, num_items_in_batch)
 
     def _prepare_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         real = inputs.pop("num_real_tokens", None)
@@ -187,6 +221,7 @@ def build_trainer(spec: Any, plan: Any, *, model: Any, tokenizer: Any, rows: lis
             callbacks=callbacks,
         )
         trainer.run_state = state
+        trainer.label_only_logits = spec.tuning.type in LABEL_ONLY_TYPES and hasattr(model, "get_output_embeddings")
     trainer.remove_callback(PrinterCallback)  # our reporter prints; Trainer's raw log dicts would duplicate it
     return trainer, state
 
