@@ -114,7 +114,7 @@ class _Targeted(_Strict):
 class _LoraFields(_Targeted):
     r: Annotated[int, Field(ge=1, le=4096)] = 16
     alpha: Annotated[float, Field(gt=0)] = 32
-    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
     use_rslora: bool = False
     modules_to_save: list[str] | None = None
 
@@ -144,7 +144,7 @@ class AdaloraTuning(_Targeted):
     r: Annotated[int, Field(ge=1, le=4096)] = 8
     init_r: Annotated[int, Field(ge=1, le=4096)] = 12
     alpha: Annotated[float, Field(gt=0)] = 32
-    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
     tinit_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.1
     tfinal_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.2
     delta_t: Annotated[int, Field(ge=1)] = 1
