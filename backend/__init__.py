@@ -1,0 +1,1 @@
+"""The studio's REST service: FastAPI app, settings, database, routes and services."""

@@ -1,0 +1,82 @@
+"""`/v1/files`: upload, list, get, download and delete datasets (OpenAI's files API)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from backend.api.deps import SessionDep, SettingsDep
+from backend.api.errors import APIError, not_found
+from backend.api.uploads import receive_form
+from backend.schemas.files import FileDeleted, FileList, FileObject
+from backend.services import files as service
+
+router = APIRouter(prefix="/v1/files", tags=["files"])
+
+FileId = Annotated[str, Path(description="The file's id, e.g. `file-01J…`.")]
+
+UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file", "purpose"],
+    "properties": {"file": {"type": "string", "format": "binary",
+                            "description": "JSONL, JSON, CSV or Parquet dataset."},
+                   "purpose": {"type": "string", "enum": ["fine-tune"]}}}}}}}
+
+
+def _get(session, file_id: str):
+    row = service.get_file(session=session, file_id=file_id)
+    if row is None:
+        raise not_found("file", file_id, "file_id")
+    return row
+
+
+@router.post("", response_model=FileObject, openapi_extra=UPLOAD_BODY)
+async def create_file(request: Request, session: SessionDep, settings: SettingsDep) -> FileObject:
+    """Upload a dataset; it is validated before it is kept (400 naming line and field if not)."""
+    form = await receive_form(request, tmp_dir=settings.tmp_dir, max_bytes=settings.max_upload_bytes)
+    try:
+        if form.file_path is None:
+            raise APIError(400, "Missing required parameter: 'file'.", param="file", code="missing_file")
+        row = await run_in_threadpool(service.create_file, session=session, settings=settings,
+                                      upload_path=form.file_path, filename=form.filename,
+                                      purpose=form.fields.get("purpose"))
+    finally:
+        form.discard()
+    return FileObject.model_validate(row)
+
+
+@router.get("", response_model=FileList)
+def list_files(session: SessionDep, after: Annotated[str | None, Query(max_length=128)] = None,
+               limit: Annotated[int, Query(ge=1, le=100)] = 20,
+               purpose: Annotated[str | None, Query(max_length=32)] = None) -> FileList:
+    """List files, newest first."""
+    rows, has_more = service.list_files(session=session, after=after, limit=limit, purpose=purpose)
+    return FileList.of([FileObject.model_validate(r) for r in rows], has_more=has_more)
+
+
+@router.get("/{file_id}", response_model=FileObject)
+def get_file(file_id: FileId, session: SessionDep) -> FileObject:
+    """Get a file's metadata."""
+    return FileObject.model_validate(_get(session, file_id))
+
+
+@router.get("/{file_id}/content", response_class=FileResponse,
+            responses={200: {"content": {t: {} for t in service.MEDIA_TYPES.values()},
+                             "description": "The file's bytes."}})
+def get_file_content(file_id: FileId, session: SessionDep, settings: SettingsDep) -> FileResponse:
+    """Download a file's bytes as uploaded."""
+    row = _get(session, file_id)
+    path = service.storage_path(settings, row)
+    if not path.is_file():
+        raise APIError(404, f"The content of file '{file_id}' is missing from storage.", param="file_id",
+                       code="file_content_missing")
+    return FileResponse(path, media_type=service.media_type(row), filename=row.filename)
+
+
+@router.delete("/{file_id}", response_model=FileDeleted)
+def delete_file(file_id: FileId, session: SessionDep, settings: SettingsDep) -> FileDeleted:
+    """Delete a file and its bytes."""
+    service.delete_file(session=session, settings=settings, row=_get(session, file_id))
+    return FileDeleted(id=file_id)

@@ -1,0 +1,46 @@
+"""`create_app()`: the FastAPI application (routes, error envelope, database lifecycle)."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from backend.api import files, health
+from backend.api.errors import install_error_handlers
+from backend.db.migrate import upgrade_database
+from backend.db.session import Database
+from backend.schemas.common import ErrorResponse
+from backend.settings import Settings, get_settings
+
+ERROR_RESPONSES = {"4XX": {"model": ErrorResponse, "description": "The caller's mistake (OpenAI error envelope)."},
+                   "5XX": {"model": ErrorResponse, "description": "Server error (OpenAI error envelope)."}}
+
+
+def operation_id(route: APIRoute) -> str:
+    """Stable operation ids for the generated client: `files-create_file`, `health-healthz`."""
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    """Build the app; the database is migrated to head at startup unless `migrate=False`."""
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    db = Database(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        if migrate:
+            upgrade_database(settings.database_url)
+        yield
+        db.dispose()
+
+    app = FastAPI(title="Fine-tuning Studio", version="0.1.0", lifespan=lifespan,
+                  generate_unique_id_function=operation_id, responses=ERROR_RESPONSES)
+    app.state.settings = settings
+    app.state.db = db
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(files.router)
+    return app

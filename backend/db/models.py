@@ -1,0 +1,132 @@
+"""The four tables: uploaded files, jobs, job events and checkpoints (SQLAlchemy 2, typed).
+
+Timestamps are Unix seconds (int), as in OpenAI's objects. JSON columns hold plain dicts/lists.
+Ids are strings with a resource prefix (see `backend.db.ids`); event ids are derived from (job, seq).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Deterministic constraint names, so migrations can alter them on SQLite and PostgreSQL alike.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def now() -> int:
+    """Current Unix time in whole seconds."""
+    return int(time.time())
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, int: Integer}
+
+
+class File(Base):
+    """An uploaded, validated dataset. The bytes live at `storage_path` (relative to the data dir)."""
+
+    __tablename__ = "files"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255))  # display only, never a path
+    purpose: Mapped[str] = mapped_column(String(32))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    file_format: Mapped[str] = mapped_column(String(16))  # container: jsonl | json | csv | parquet
+    format: Mapped[str] = mapped_column(String(32))  # dataset: chat | prompt_completion | alpaca | text | preference
+    num_examples: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32), default="processed")
+    token_stats: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    storage_path: Mapped[str] = mapped_column(String(1024))
+
+
+class Job(Base):
+    """A fine-tuning job. `spec` is `JobSpec.model_dump_json()`; the rest is state the service tracks."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        # The scheduler's query: next queued job by priority, then age.
+        Index("ix_jobs_status_priority_created_at", "status", "priority", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32), default="validating_files")
+    model: Mapped[str] = mapped_column(String(512))
+    spec: Mapped[str] = mapped_column(Text)
+    training_file: Mapped[str] = mapped_column(String(4096))
+    validation_file: Mapped[str | None] = mapped_column(String(4096), default=None)
+    suffix: Mapped[str | None] = mapped_column(String(64), default=None)
+    seed: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, default=None)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    started_at: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    finished_at: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # {code, message, param}
+    fine_tuned_model: Mapped[str | None] = mapped_column(String(512), default=None)
+    trained_tokens: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    trainable_params: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    total_params: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    hyperparameters: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # resolved values
+    progress_step: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int | None] = mapped_column(Integer, default=None)
+    eta_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)  # 1 on the first run; bounded by max_job_attempts
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True, default=None)
+    output_dir: Mapped[str | None] = mapped_column(String(1024), default=None)
+    checkpoint_dir: Mapped[str | None] = mapped_column(String(1024), default=None)
+    last_event_seq: Mapped[int] = mapped_column(Integer, default=0)  # highest seq persisted; events start at 1
+
+    events: Mapped[list[JobEvent]] = relationship(back_populates="job", cascade="all, delete-orphan",
+                                                  passive_deletes=True, order_by="JobEvent.seq")
+    checkpoints: Mapped[list[Checkpoint]] = relationship(back_populates="job", cascade="all, delete-orphan",
+                                                         passive_deletes=True, order_by="Checkpoint.step_number")
+
+
+class JobEvent(Base):
+    """One event a job emitted. `seq` (1, 2, …) is the emission order within the job.
+
+    `id` is `backend.db.ids.event_id(job_id, seq)`; the unique (job_id, seq) constraint makes persisting
+    the same event twice a no-op (insert-or-ignore), and its index serves "events of job X after seq N".
+    """
+
+    __tablename__ = "job_events"
+    __table_args__ = (UniqueConstraint("job_id", "seq"),)
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    level: Mapped[str] = mapped_column(String(16), default="info")  # info | warn | error
+    type: Mapped[str] = mapped_column(String(16), default="message")  # message | metrics
+    message: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+    job: Mapped[Job] = relationship(back_populates="events")
+
+
+class Checkpoint(Base):
+    """A checkpoint saved during training; `path` is relative to the data dir."""
+
+    __tablename__ = "checkpoints"
+    __table_args__ = (UniqueConstraint("job_id", "step_number"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    step_number: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    path: Mapped[str] = mapped_column(String(1024))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+    job: Mapped[Job] = relationship(back_populates="checkpoints")

@@ -1,0 +1,91 @@
+"""One settings object, read from `STUDIO_*` environment variables (DESIGN §3)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    """The service's configuration. Unsafe combinations (no auth on a public address) are refused."""
+
+    model_config = SettingsConfigDict(env_prefix="STUDIO_", extra="ignore")
+
+    data_dir: Path = Path("~/.studio")
+    database_url: str = ""  # empty = sqlite:///{data_dir}/studio.db
+    redis_url: str | None = None  # None = embedded Redis
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    auth: Literal["off", "on"] | None = None  # None = off on loopback, on otherwise
+    model_dirs: str = ""  # os.pathsep-separated folders local base models may be loaded from
+    max_upload_bytes: int = Field(default=512 * MiB, gt=0)
+    max_job_attempts: int = Field(default=3, ge=1)
+
+    @model_validator(mode="after")
+    def _resolve(self) -> "Settings":
+        self.data_dir = self.data_dir.expanduser().resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'studio.db'}"
+        if not self.redis_url:
+            self.redis_url = None
+        loopback = is_loopback(self.host)
+        if self.auth is None:
+            self.auth = "off" if loopback else "on"
+        if self.auth == "off" and not loopback:
+            raise ValueError(f"STUDIO_AUTH=off is refused when STUDIO_HOST={self.host!r} is not a loopback "
+                             "address: anyone on the network could use the studio. Set STUDIO_AUTH=on "
+                             "or bind to 127.0.0.1.")
+        return self
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.auth == "on"
+
+    @property
+    def model_dir_list(self) -> list[Path]:
+        """`model_dirs` split on os.pathsep, expanded, empty entries dropped."""
+        return [Path(p).expanduser().resolve() for p in self.model_dirs.split(os.pathsep) if p.strip()]
+
+    @property
+    def files_dir(self) -> Path:
+        """Where uploaded datasets are stored, one file per file id."""
+        return self.data_dir / "files"
+
+    @property
+    def jobs_dir(self) -> Path:
+        """Where each job's output and checkpoints live (`jobs/{job_id}/`)."""
+        return self.data_dir / "jobs"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Uploads in progress; on the same filesystem as `files_dir` so the final move is a rename."""
+        return self.data_dir / "tmp"
+
+    def ensure_dirs(self) -> None:
+        """Create the data folders if they are missing."""
+        for path in (self.data_dir, self.files_dir, self.jobs_dir, self.tmp_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()

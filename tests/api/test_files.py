@@ -1,0 +1,215 @@
+"""`/v1/files`: good uploads in every container format, every refusal, download, delete, pagination."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from backend.services.files import display_filename
+from tests.conftest import EXAMPLES
+
+BAD = EXAMPLES / "bad"
+
+
+def _error(response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
+    return body["error"]
+
+
+def _nothing_stored(client, settings) -> None:
+    assert client.get("/v1/files").json()["data"] == []
+    assert list(settings.files_dir.iterdir()) == []
+    assert list(settings.tmp_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, fmt, count", [
+    ("chat.jsonl", "chat", None), ("chat.json", "chat", None), ("prompt_completion.csv", "prompt_completion", None),
+    ("prompt_completion.parquet", "prompt_completion", None), ("alpaca.jsonl", "alpaca", None),
+    ("pretrain.jsonl", "text", None), ("preference.jsonl", "preference", None),
+])
+def test_upload_good_file(upload, settings, name, fmt, count):
+    raw = (EXAMPLES / name).read_bytes()
+    response = upload(EXAMPLES / name)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["id"].startswith("file-") and body["object"] == "file"
+    assert body["filename"] == name and body["purpose"] == "fine-tune" and body["status"] == "processed"
+    assert body["format"] == fmt and body["num_examples"] > 0
+    assert body["bytes"] == len(raw) and body["sha256"] == hashlib.sha256(raw).hexdigest()
+    assert isinstance(body["created_at"], int)
+    stats = body["token_stats"]["char_stats"]
+    assert stats["count"] == body["num_examples"] and stats["max"] >= stats["p50"] > 0
+    stored = list(settings.files_dir.iterdir())
+    assert [p.name.split(".")[0] for p in stored] == [body["id"]]  # stored under the id, not the client's name
+    assert stored[0].read_bytes() == raw
+
+
+@pytest.mark.parametrize("name, needles", [
+    ("truncated_line.jsonl", ["line 3", "invalid JSON"]),
+    ("unknown_role.jsonl", ["line 2", "messages[1].role", "'bot'"]),
+    ("missing_assistant.jsonl", ["line 2", "field 'messages'", "assistant"]),
+    ("missing_column.csv", ["line 1", "completion"]),
+    ("mixed_formats.jsonl", ["line 2", "one format per file"]),
+    ("not_utf8.jsonl", ["line 2", "UTF-8"]),
+    ("empty.jsonl", ["empty"]),
+])
+def test_upload_invalid_file_is_refused_and_not_stored(client, upload, settings, name, needles):
+    error = _error(upload(BAD / name), 400)
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == "file" and error["code"] == "invalid_training_file"
+    for needle in needles:
+        assert needle in error["message"], error["message"]
+    _nothing_stored(client, settings)
+
+
+def test_upload_reports_several_problems(upload):
+    rows = b'{"text": "ok"}\n{"text": 1}\n{"text": ""}\n{"text": null}\n{"text": 2}\n'
+    message = _error(upload(rows, "many.jsonl"), 400)["message"]
+    assert "line 2" in message and "line 3" in message and "line 4" in message and "(and 1 more problem)" in message
+
+
+@pytest.mark.parametrize("purpose", ["assistants", "", None])
+def test_upload_needs_fine_tune_purpose(client, upload, settings, purpose):
+    error = _error(upload(EXAMPLES / "chat.jsonl", purpose=purpose), 400)
+    assert error["param"] == "purpose" and error["code"] == "invalid_purpose"
+    _nothing_stored(client, settings)
+
+
+def test_upload_without_file_part(client):
+    error = _error(client.post("/v1/files", data={"purpose": "fine-tune"},
+                               files={"other": ("x.txt", b"hi")}), 400)
+    assert error["param"] == "file" and "'file'" in error["message"]
+
+
+def test_upload_needs_multipart(client):
+    error = _error(client.post("/v1/files", json={"purpose": "fine-tune"}), 400)
+    assert error["param"] == "file" and "multipart/form-data" in error["message"]
+
+
+def test_upload_over_the_size_limit_declared(client, upload, settings):
+    """Refused from Content-Length before the body is read."""
+    big = b'{"text": "' + b"x" * (settings.max_upload_bytes + 2 * 1024 * 1024) + b'"}\n'
+    error = _error(upload(big, "big.jsonl"), 413)
+    assert error["param"] == "file" and error["code"] == "file_too_large" and "MiB" in error["message"]
+    _nothing_stored(client, settings)
+
+
+def test_upload_over_the_size_limit_streamed(client, settings):
+    """Chunked upload (no Content-Length): refused as soon as the file passes the limit."""
+    boundary = "studio-boundary"
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nfine-tune\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.jsonl"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n").encode()
+    chunk = b"x" * (256 * 1024)
+    n_chunks = settings.max_upload_bytes // len(chunk) + 2
+
+    def body():
+        yield head
+        for _ in range(n_chunks):
+            yield chunk
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = client.post("/v1/files", content=body(),
+                           headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert _error(response, 413)["code"] == "file_too_large"
+    _nothing_stored(client, settings)
+
+
+@pytest.mark.parametrize("name, shown", [
+    ("../../etc/passwd.jsonl", "passwd.jsonl"),
+    ("..\\..\\windows\\evil.jsonl", "evil.jsonl"),
+    ("/abs/path/chat.jsonl", "chat.jsonl"),
+    ("..", "upload"),
+    ("C:\\Users\\me\\chat.jsonl", "chat.jsonl"),
+])
+def test_filename_path_tricks_are_stored_safely(upload, settings, tmp_path, name, shown):
+    response = upload(EXAMPLES / "chat.jsonl", filename=name)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["filename"] == shown
+    stored = list(settings.files_dir.iterdir())
+    assert [p.name for p in stored] == [f"{body['id']}.jsonl"]
+    assert not (tmp_path / "etc").exists() and not (settings.data_dir.parent / "etc").exists()
+
+
+@pytest.mark.parametrize("raw, shown", [
+    ("bad\x00name\n.jsonl", "badname.jsonl"), ("\u202eevil.jsonl", "evil.jsonl"), ("", "upload"), (None, "upload"),
+    ("x" * 300 + ".jsonl", "x" * 249 + ".jsonl"), ("  spaced.csv ", "spaced.csv"),
+])
+def test_display_filename_is_a_printable_basename(raw, shown):
+    assert display_filename(raw) == shown
+
+
+def test_extension_only_helps_detection(upload):
+    """A CSV named .txt is sniffed; a JSONL named .json is read as JSONL and stored as .jsonl."""
+    assert upload(EXAMPLES / "prompt_completion.csv", filename="data.txt").json()["format"] == "prompt_completion"
+    body = upload(EXAMPLES / "chat.jsonl", filename="chat.json").json()
+    assert body["format"] == "chat"
+
+
+def test_get_file(client, upload):
+    created = upload(EXAMPLES / "alpaca.jsonl").json()
+    response = client.get(f"/v1/files/{created['id']}")
+    assert response.status_code == 200 and response.json() == created
+
+
+@pytest.mark.parametrize("name, media", [
+    ("chat.jsonl", "application/jsonl"), ("chat.json", "application/json"),
+    ("prompt_completion.csv", "text/csv; charset=utf-8"),
+    ("prompt_completion.parquet", "application/vnd.apache.parquet"),
+])
+def test_download_content(client, upload, name, media):
+    created = upload(EXAMPLES / name).json()
+    response = client.get(f"/v1/files/{created['id']}/content")
+    assert response.status_code == 200
+    assert response.content == (EXAMPLES / name).read_bytes()
+    assert response.headers["content-type"] == media
+    assert name in response.headers["content-disposition"]
+
+
+def test_delete_file(client, upload, settings):
+    created = upload(EXAMPLES / "chat.jsonl").json()
+    response = client.delete(f"/v1/files/{created['id']}")
+    assert response.status_code == 200
+    assert response.json() == {"id": created["id"], "object": "file", "deleted": True}
+    assert _error(client.get(f"/v1/files/{created['id']}"), 404)["param"] == "file_id"
+    _nothing_stored(client, settings)
+
+
+@pytest.mark.parametrize("method, suffix", [("get", ""), ("get", "/content"), ("delete", "")])
+def test_unknown_file_id_is_404(client, method, suffix):
+    error = _error(getattr(client, method)(f"/v1/files/file-nope{suffix}"), 404)
+    assert error["param"] == "file_id" and error["code"] == "file_not_found" and "file-nope" in error["message"]
+
+
+def test_list_newest_first_with_cursor_pagination(client, upload):
+    ids = [upload(EXAMPLES / "pretrain.jsonl").json()["id"] for _ in range(5)]
+    newest_first = list(reversed(ids))
+    page = client.get("/v1/files", params={"limit": 2}).json()
+    assert page["object"] == "list" and page["has_more"] is True
+    assert [f["id"] for f in page["data"]] == newest_first[:2]
+    assert page["first_id"] == newest_first[0] and page["last_id"] == newest_first[1]
+    seen = [f["id"] for f in page["data"]]
+    while page["has_more"]:
+        page = client.get("/v1/files", params={"limit": 2, "after": page["last_id"]}).json()
+        seen += [f["id"] for f in page["data"]]
+    assert seen == newest_first
+    assert client.get("/v1/files").json()["has_more"] is False
+    assert client.get("/v1/files", params={"purpose": "assistants"}).json()["data"] == []
+
+
+def test_cursor_survives_deletion_of_the_cursor_file(client, upload):
+    ids = [upload(EXAMPLES / "pretrain.jsonl").json()["id"] for _ in range(3)]
+    client.delete(f"/v1/files/{ids[1]}")
+    page = client.get("/v1/files", params={"after": ids[1]}).json()
+    assert [f["id"] for f in page["data"]] == [ids[0]]
+
+
+@pytest.mark.parametrize("params, param", [({"limit": 0}, "limit"), ({"limit": 101}, "limit"),
+                                           ({"limit": "ten"}, "limit")])
+def test_list_rejects_bad_query_with_422_envelope(client, params, param):
+    error = _error(client.get("/v1/files", params=params), 422)
+    assert error["type"] == "invalid_request_error" and error["param"] == param and f"'{param}'" in error["message"]
