@@ -27,10 +27,7 @@ $(STAMP): pyproject.toml $(VENV)/bin/python
 	@touch $(STAMP)
 
 up: install
-	@echo "Fine-tuning Studio — the training core is installed."
-	@echo "The service (API + UI on http://127.0.0.1:8000, queue and worker) arrives with the next release."
-	@echo "Run a fine-tune now:  $(VENV)/bin/studio train examples/lora_chat.json --output-dir out/demo"
-	@echo "Estimate memory:      $(VENV)/bin/studio estimate examples/qlora_65b_estimate.json"
+	$(VENV)/bin/studio up
 
 test: install lint-imports
 	$(PY) -m pytest tests -q -p no:cacheprovider

@@ -1,0 +1,128 @@
+"""The `studio` command: `up` (everything), `api`, `worker`, plus the core's `train` and `estimate`.
+
+This is the composition root, so it may start both halves; the API app itself (backend/app.py) still
+never imports the worker, and the worker never imports the backend.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import typer
+
+from worker.finetune import cli as core_cli
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Fine-tuning Studio: fine-tune language models without writing training code.")
+app.registered_commands += core_cli.app.registered_commands  # studio train / studio estimate
+
+
+def _serve_api(host: str, port: int) -> None:
+    import uvicorn
+
+    from backend.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+
+
+@app.command()
+def api(host: str = typer.Option(None, help="Bind address (default STUDIO_HOST, 127.0.0.1)."),
+        port: int = typer.Option(None, help="Port (default STUDIO_PORT, 8000).")) -> None:
+    """Run the REST API (and the event relay) alone, against STUDIO_REDIS_URL."""
+    from backend.settings import get_settings
+
+    settings = get_settings()
+    _serve_api(host or settings.host, port or settings.port)
+
+
+@app.command()
+def worker(queues: str = typer.Option("gpu", help="Comma-separated queues: gpu, inference."),
+           gpus: str = typer.Option(None, help="GPU indices, e.g. '0,1': one worker process per GPU.")) -> None:
+    """Run a Celery worker (one process per GPU) against STUDIO_REDIS_URL."""
+    from worker.celery_app import run_worker
+
+    devices = [g.strip() for g in gpus.split(",")] if gpus else []
+    if len(devices) <= 1:
+        if devices:
+            os.environ["CUDA_VISIBLE_DEVICES"] = devices[0]
+        run_worker(queues=tuple(queues.split(",")))
+        return
+    children = [_spawn([sys.executable, "-m", "backend.cli", "worker", "--queues", queues, "--gpus", d])
+                for d in devices]
+    _wait_and_stop(children)
+
+
+@app.command()
+def up(host: str = typer.Option(None, help="Bind address (default 127.0.0.1)."),
+       port: int = typer.Option(None, help="Port (default 8000).")) -> None:
+    """The whole studio: embedded Redis (unless STUDIO_REDIS_URL), database, one worker, API + UI."""
+    from backend.db.migrate import upgrade_database
+    from backend.embedded import EmbeddedRedis
+    from backend.settings import get_settings
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    os.environ["STUDIO_DATA_DIR"] = str(settings.data_dir)
+    embedded = None
+    if settings.redis_url is None:
+        embedded = EmbeddedRedis(settings.data_dir / "redis")
+        os.environ["STUDIO_REDIS_URL"] = embedded.start()
+        get_settings.cache_clear()
+        typer.echo(f"embedded Redis on {embedded.url}")
+    children: list[subprocess.Popen] = []
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so `finally` runs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        upgrade_database(settings.database_url)
+        children.append(_spawn([sys.executable, "-m", "backend.cli", "worker", "--queues", "gpu"]))
+        host, port = host or settings.host, port or settings.port
+        typer.echo(f"Fine-tuning Studio on http://{host}:{port}  (Ctrl-C stops everything)")
+        _serve_api(host, port)
+    finally:
+        _stop(children)
+        if embedded is not None:
+            embedded.stop()
+
+
+def _spawn(command: list[str]) -> subprocess.Popen:
+    """A child in its own process group, so stopping it also stops its training subprocesses."""
+    return subprocess.Popen(command, start_new_session=True)
+
+
+def _stop(children: list[subprocess.Popen], grace: float = 10.0) -> None:
+    for child in children:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGTERM)
+    deadline = time.time() + grace
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+
+
+def _wait_and_stop(children: list[subprocess.Popen]) -> None:
+    def handle(signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handle)
+    try:
+        while all(c.poll() is None for c in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _stop(children)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
