@@ -7,11 +7,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from backend.api import files, health
+from backend.api import events, files, health, jobs
 from backend.api.errors import install_error_handlers
 from backend.db.migrate import upgrade_database
 from backend.db.session import Database
 from backend.schemas.common import ErrorResponse
+from backend.services.queue import JobQueue
+from backend.services.relay import Relay
 from backend.settings import Settings, get_settings
 
 ERROR_RESPONSES = {"4XX": {"model": ErrorResponse, "description": "The caller's mistake (OpenAI error envelope)."},
@@ -28,19 +30,33 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     settings = settings or get_settings()
     settings.ensure_dirs()
     db = Database(settings.database_url)
+    queue = JobQueue(settings)  # connects lazily: an app without Redis still starts (jobs answer 503)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         if migrate:
             upgrade_database(settings.database_url)
-        yield
-        db.dispose()
+        relay = None
+        if settings.relay_enabled:
+            relay = Relay(db=db, redis=queue.redis, prefix=settings.redis_prefix,
+                          interval=settings.relay_interval_seconds, data_dir=settings.data_dir)
+            relay.start()
+        try:
+            yield
+        finally:
+            if relay is not None:
+                await relay.stop()
+            queue.close()
+            db.dispose()
 
     app = FastAPI(title="Fine-tuning Studio", version="0.1.0", lifespan=lifespan,
                   generate_unique_id_function=operation_id, responses=ERROR_RESPONSES)
     app.state.settings = settings
     app.state.db = db
+    app.state.queue = queue
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(files.router)
+    app.include_router(jobs.router)
+    app.include_router(events.router)
     return app

@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"  # the worker's default too (worker/celery_app.py)
 
 
 def is_loopback(host: str) -> bool:
@@ -38,6 +39,12 @@ class Settings(BaseSettings):
     model_dirs: str = ""  # os.pathsep-separated folders local base models may be loaded from
     max_upload_bytes: int = Field(default=512 * MiB, gt=0)
     max_job_attempts: int = Field(default=3, ge=1)
+    redis_prefix: str = Field(default="studio", min_length=1)  # `{prefix}:jobs:{id}:…` keys (worker's STUDIO_REDIS_PREFIX)
+    broker_prefix: str | None = None  # Celery's global key prefix; must match the workers' STUDIO_BROKER_PREFIX
+    relay_enabled: bool = True  # copy worker events from Redis into the DB in the background
+    relay_interval_seconds: float = Field(default=0.25, gt=0)
+    sse_poll_seconds: float = Field(default=0.2, gt=0)  # how often an event stream looks for new events
+    sse_keepalive_seconds: float = Field(default=15.0, gt=0)
 
     @model_validator(mode="after")
     def _resolve(self) -> "Settings":
@@ -46,6 +53,7 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.data_dir / 'studio.db'}"
         if not self.redis_url:
             self.redis_url = None
+        self.broker_prefix = self.broker_prefix or None
         loopback = is_loopback(self.host)
         if self.auth is None:
             self.auth = "off" if loopback else "on"
@@ -54,6 +62,11 @@ class Settings(BaseSettings):
                              "address: anyone on the network could use the studio. Set STUDIO_AUTH=on "
                              "or bind to 127.0.0.1.")
         return self
+
+    @property
+    def broker_url(self) -> str:
+        """The Redis the API talks to: `redis_url`, or the worker's default when none is configured."""
+        return self.redis_url or DEFAULT_REDIS_URL
 
     @property
     def auth_enabled(self) -> bool:

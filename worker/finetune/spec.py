@@ -387,9 +387,13 @@ def parse_spec(data: dict[str, Any] | str | bytes) -> JobSpec:
 
 
 def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
-    """Render pydantic errors as `field.path: message` lines a person can act on."""
-    parts = []
-    for err in exc.errors()[:limit]:
+    """Render pydantic errors as `field.path: message` lines a person can act on.
+
+    A field that is "a number or 'auto'" fails both union members; one line per field is enough, and a
+    number out of range reads better than "should be 'auto'".
+    """
+    parts: dict[str, str] = {}
+    for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"] if not _is_union_tag(p))
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
@@ -398,11 +402,21 @@ def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
             message = f"unknown tuning type; expected one of: {', '.join(TUNING_TYPES)}"
         elif err["type"] in _SHOW_INPUT and err.get("input") is not None:
             message = f"{message} (got {err['input']!r})"
-        parts.append(f"{loc}: {message}" if loc else message)
-    more = len(exc.errors()) - limit
-    if more > 0:
-        parts.append(f"(and {more} more)")
-    return "; ".join(parts)
+        if any("literal[" in str(p) for p in err["loc"]) and loc in parts:
+            continue
+        if loc in parts and err["type"] == "literal_error":
+            continue
+        parts.setdefault(loc, f"{loc}: {message}" if loc else message)
+    lines = list(parts.values())
+    more = len(lines) - limit
+    return "; ".join(lines[:limit] + ([f"(and {more} more)"] if more > 0 else []))
+
+
+def error_param(exc: ValidationError) -> str | None:
+    """The dotted path of the first invalid field (OpenAI's `param`)."""
+    for err in exc.errors():
+        return ".".join(str(p) for p in err["loc"] if not _is_union_tag(p)) or None
+    return None
 
 
 _SHOW_INPUT = {"literal_error", "greater_than", "greater_than_equal", "less_than", "less_than_equal"}
@@ -411,4 +425,8 @@ QUANTIZABLE = {"lora": "none, int8", "dora": "none, int8", "adalora": "none, int
 
 
 def _is_union_tag(part: Any) -> bool:
-    return isinstance(part, str) and (part in TUNING_TYPES or part.startswith("function-"))
+    """Parts of pydantic's error location that name a union member, not a field."""
+    if not isinstance(part, str):
+        return False
+    return (part in TUNING_TYPES or part.startswith(("function-", "constrained-", "literal[", "nullable"))
+            or part in ("int", "float", "str", "bool", "dict[str,str]", "list[str]"))

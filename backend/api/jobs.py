@@ -1,0 +1,89 @@
+"""`/v1/fine_tuning/jobs`: create, list, get, cancel, pause and resume fine-tuning jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Header, Path, Query, Request
+from sqlalchemy.orm import Session
+
+from backend.api.deps import SessionDep, SettingsDep
+from backend.api.errors import not_found
+from backend.db.models import Job
+from backend.schemas.jobs import JOB_STATUSES, JobList, JobObject
+from backend.services import jobs as service
+from backend.services.job_checks import job_body_schema
+from backend.services.queue import JobQueue
+
+router = APIRouter(prefix="/v1/fine_tuning/jobs", tags=["fine_tuning"])
+
+JobId = Annotated[str, Path(description="The job's id, e.g. `ftjob-01J…`.", max_length=128)]
+JobStatus = Literal[JOB_STATUSES]  # type: ignore[valid-type]
+CREATE_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": job_body_schema()}}}}
+
+
+def get_queue(request: Request) -> JobQueue:
+    return request.app.state.queue
+
+
+def load_job(session: Session, job_id: str) -> Job:
+    """The job, or 404 naming it."""
+    job = service.get_job(session=session, job_id=job_id)
+    if job is None:
+        raise not_found("fine-tuning job", job_id, "fine_tuning_job_id")
+    return job
+
+
+def public(session: Session, job: Job) -> JobObject:
+    positions = service.queue_positions(session=session) if job.status == "queued" else None
+    return service.job_public(job, positions=positions)
+
+
+@router.post("", response_model=JobObject, openapi_extra=CREATE_BODY)
+def create_fine_tuning_job(request: Request, session: SessionDep, settings: SettingsDep,
+                           body: Annotated[Any, Body(include_in_schema=False)] = None,
+                           idempotency_key: Annotated[str | None, Header(max_length=255)] = None) -> JobObject:
+    """Create a job: validated, stored as `queued`, then sent to a GPU worker."""
+    job, _created = service.create_job(session=session, settings=settings, queue=get_queue(request), body=body,
+                                       idempotency_key=idempotency_key)
+    return public(session, job)
+
+
+@router.get("", response_model=JobList)
+def list_fine_tuning_jobs(session: SessionDep, after: Annotated[str | None, Query(max_length=128)] = None,
+                          limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                          status: Annotated[JobStatus | None, Query()] = None) -> JobList:
+    """List jobs, newest first."""
+    rows, has_more = service.list_jobs(session=session, after=after, limit=limit, status=status)
+    positions = service.queue_positions(session=session)
+    return JobList.of([service.job_public(r, positions=positions) for r in rows], has_more=has_more)
+
+
+@router.get("/{fine_tuning_job_id}", response_model=JobObject)
+def retrieve_fine_tuning_job(fine_tuning_job_id: JobId, session: SessionDep) -> JobObject:
+    """Get a job."""
+    return public(session, load_job(session, fine_tuning_job_id))
+
+
+@router.post("/{fine_tuning_job_id}/cancel", response_model=JobObject)
+def cancel_fine_tuning_job(fine_tuning_job_id: JobId, request: Request, session: SessionDep) -> JobObject:
+    """Cancel a job: at once when queued or paused, at the next training step when running."""
+    job = service.cancel_job(session=session, queue=get_queue(request), job=load_job(session, fine_tuning_job_id))
+    return public(session, job)
+
+
+@router.post("/{fine_tuning_job_id}/pause", response_model=JobObject)
+def pause_fine_tuning_job(fine_tuning_job_id: JobId, request: Request, session: SessionDep) -> JobObject:
+    """Pause a running job: it saves a checkpoint and becomes `paused`."""
+    job = service.pause_job(session=session, queue=get_queue(request), job=load_job(session, fine_tuning_job_id))
+    return public(session, job)
+
+
+@router.post("/{fine_tuning_job_id}/resume", response_model=JobObject)
+def resume_fine_tuning_job(fine_tuning_job_id: JobId, request: Request, session: SessionDep,
+                           settings: SettingsDep) -> JobObject:
+    """Resume a paused job from its latest checkpoint (queued again, attempt + 1)."""
+    job = service.resume_job(session=session, settings=settings, queue=get_queue(request),
+                             job=load_job(session, fine_tuning_job_id))
+    return public(session, job)
+

@@ -1,0 +1,164 @@
+"""Everything `POST /v1/fine_tuning/jobs` checks before a job is stored (DESIGN §5: a clear 4xx before
+any GPU time is spent): the body against the JobSpec contract, the files and their formats against the
+stage, the base model (without torch: its `config.json` is read as JSON) and the target modules.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from backend.api.errors import APIError
+from backend.db.models import File
+from backend.settings import Settings
+from worker.finetune.data import STAGE_FORMATS
+from worker.finetune.spec import TUNING_TYPES, JobSpec, SpecError, parse_spec
+
+DEMO_MODEL = "studio-tiny-llama"  # the bundled demo (a Llama); built by the worker on first use
+DEMO_MODEL_TYPE = "llama"
+LLAMA_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# Model families whose linear layers we know by name; other families are checked by the worker.
+LINEAR_MODULES: dict[str, tuple[str, ...]] = {family: LLAMA_LINEAR for family in (
+    "llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2")}
+HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
+LOCAL_NAME = re.compile(r"[A-Za-z0-9._-]+")
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def invalid(message: str, param: str | None, code: str = "invalid_value") -> APIError:
+    return APIError(400, message, param=param, code=code)
+
+
+def parse_job_body(body: Any) -> JobSpec:
+    """`parse_spec`, with its first error's field path as the envelope's `param`."""
+    if not isinstance(body, dict):
+        raise invalid("The request body must be a JSON object (a job spec).", None)
+    try:
+        return parse_spec(body)
+    except SpecError as exc:
+        raise invalid(f"Invalid job: {exc}", _first_error_param(body)) from None
+
+
+def _first_error_param(body: dict[str, Any]) -> str | None:
+    """`tuning.r`, `method.supervised.hyperparameters.n_epochs`, …: the first error's field path, without
+    pydantic's union tags (`lora`, `constrained-int`, `literal['auto']`)."""
+    try:
+        JobSpec.model_validate(body)
+    except ValidationError as exc:
+        errors = exc.errors()
+        if errors:
+            parts = [p for p in errors[0]["loc"] if not _is_tag(p)]
+            out = ""
+            for part in parts:
+                out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+            return out or None
+    return None
+
+
+def _is_tag(part: Any) -> bool:
+    return isinstance(part, str) and (part in TUNING_TYPES or not _FIELD_NAME.fullmatch(part))
+
+
+def check_file(*, session: Session, file_id: str, param: str, stage: str) -> File:
+    """The stored file behind `file_id`, whose format the stage can train on."""
+    row = session.get(File, file_id)
+    if row is None:
+        raise APIError(404, f"No such file: '{file_id}' (given as {param}).",
+                       param=param, code="file_not_found")
+    allowed = sorted(f.value for f in STAGE_FORMATS[stage])
+    if row.format not in allowed:
+        kind = param.replace("_", " ")
+        raise APIError(400, f"The {kind} '{file_id}' has format '{row.format}', but a {stage} job needs "
+                            f"{', '.join(allowed)} rows.", param=param, code="invalid_training_file")
+    return row
+
+
+def check_model(*, settings: Settings, spec: JobSpec) -> str | None:
+    """Resolve `spec.model` like the worker will (demo, local folder, hub id); returns its `model_type`
+    (None for a hub id, whose config is not read here)."""
+    ref = spec.model.strip()
+    if ref == DEMO_MODEL:
+        return DEMO_MODEL_TYPE
+    name = ref.partition("@")[0]
+    allowed = [*settings.model_dir_list, settings.data_dir / "models"]
+    path_like = ref.startswith(("/", ".", "~")) or ("/" in ref and Path(ref).expanduser().exists())
+    if path_like:
+        return _local_model_type(Path(ref).expanduser(), ref, allowed)
+    if LOCAL_NAME.fullmatch(ref):
+        for base in allowed:
+            if (base / ref / "config.json").is_file():
+                return _local_model_type(base / ref, ref, allowed)
+    if HUB_ID.fullmatch(name):
+        return None
+    raise invalid(f"Unknown model '{ref}': use '{DEMO_MODEL}', the name of a model folder under "
+                  f"STUDIO_MODEL_DIRS or {settings.data_dir / 'models'}, or a Hugging Face hub id like 'org/name'.",
+                  "model", "model_not_found")
+
+
+def _local_model_type(path: Path, ref: str, allowed: list[Path]) -> str | None:
+    real = path.resolve()
+    if not any(real == d.resolve() or d.resolve() in real.parents for d in allowed):
+        raise invalid(f"Model path '{ref}' is outside the allowed model directories; add its parent to "
+                      "STUDIO_MODEL_DIRS.", "model", "model_not_found")
+    config_path = real / "config.json"
+    if not config_path.is_file():
+        raise invalid(f"Model folder '{ref}' has no config.json; is it a transformers model folder?",
+                      "model", "model_not_found")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise invalid(f"Model folder '{ref}' has an unreadable config.json ({exc}).", "model", "invalid_model") from None
+    if not any(real.glob("*.safetensors")):
+        raise invalid(f"Model folder '{ref}' has no .safetensors weights; only safetensors are loaded.",
+                      "model", "invalid_model")
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    return str(model_type).lower() if model_type else None
+
+
+def check_target_modules(*, spec: JobSpec, model_type: str | None) -> None:
+    """For families whose linear modules we know, every named target must be one of them."""
+    targets = getattr(spec.tuning, "target_modules", None)
+    valid = LINEAR_MODULES.get(model_type or "")
+    if not isinstance(targets, list) or valid is None:
+        return
+    unknown = [t for t in targets if t.rsplit(".", 1)[-1] not in valid]
+    if unknown:
+        raise invalid(f"Unknown target module(s) {', '.join(unknown)} for a '{model_type}' model; its linear "
+                      f"modules are: {', '.join(valid)} (or use 'all-linear').", "tuning.target_modules",
+                      "invalid_target_modules")
+
+
+def check_job(*, session: Session, settings: Settings, spec: JobSpec) -> None:
+    """Every check after the body parsed: files, formats, model, target modules."""
+    check_file(session=session, file_id=spec.training_file, param="training_file", stage=spec.stage)
+    if spec.validation_file:
+        check_file(session=session, file_id=spec.validation_file, param="validation_file", stage=spec.stage)
+    model_type = check_model(settings=settings, spec=spec)
+    check_target_modules(spec=spec, model_type=model_type)
+
+
+def inline_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema with its `$defs` inlined (for an OpenAPI request body that has no components)."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(schema)
+
+
+def job_body_schema() -> dict[str, Any]:
+    return inline_schema(JobSpec.model_json_schema())
+

@@ -1,0 +1,229 @@
+"""Fine-tuning jobs: create (validate → commit → send), read, list, and the cancel/pause/resume transitions.
+
+The DB row is the source of truth and is committed before a task is sent; Celery only delivers. Status
+changes that come from the worker (running, succeeded, …) arrive through the relay (`services/relay.py`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from backend.api.errors import APIError
+from backend.db.ids import new_id
+from backend.db.models import Checkpoint, File, Job, now
+from backend.schemas.jobs import TERMINAL_STATUSES, JobError, JobObject, Progress
+from backend.services.job_checks import check_job, parse_job_body
+from backend.services.queue import JobQueue, QueueUnavailable
+from backend.settings import Settings
+from worker.finetune.spec import JobSpec, parse_spec
+
+log = logging.getLogger("studio.jobs")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading
+
+
+def get_job(*, session: Session, job_id: str) -> Job | None:
+    return session.get(Job, job_id)
+
+
+def list_jobs(*, session: Session, after: str | None = None, limit: int = 20,
+              status: str | None = None) -> tuple[list[Job], bool]:
+    """Newest first; `after` is the last id of the previous page (ids sort by creation time)."""
+    query = select(Job).order_by(Job.id.desc()).limit(limit + 1)
+    if after:
+        query = query.where(Job.id < after)
+    if status:
+        query = query.where(Job.status == status)
+    rows = list(session.scalars(query))
+    return rows[:limit], len(rows) > limit
+
+
+def queue_positions(*, session: Session) -> dict[str, int]:
+    """1-based place of every queued job: higher priority first, then older first."""
+    ids = session.scalars(select(Job.id).where(Job.status == "queued")
+                          .order_by(Job.priority.desc(), Job.created_at, Job.id))
+    return {job_id: i for i, job_id in enumerate(ids, start=1)}
+
+
+def fine_tuned_model_name(job: Job, spec: JobSpec) -> str:
+    """`ft:<model>:<suffix or tuning type>:<job id body>`, OpenAI's naming."""
+    return f"ft:{job.model}:{job.suffix or spec.tuning.type}:{job.id.removeprefix('ftjob-')}"
+
+
+def job_public(job: Job, *, positions: dict[str, int] | None = None) -> JobObject:
+    """The wire shape; `positions` from `queue_positions` (computed once per request)."""
+    spec = parse_spec(job.spec)
+    eta = job.eta_seconds if job.status == "running" else None
+    return JobObject(
+        id=job.id, status=job.status, model=job.model, fine_tuned_model=job.fine_tuned_model,
+        created_at=job.created_at, finished_at=job.finished_at,
+        error=JobError(**job.error) if job.error else None, trained_tokens=job.trained_tokens,
+        hyperparameters=job.hyperparameters or spec.method.hyperparameters.model_dump(),
+        method=spec.method.model_dump(mode="json", exclude_none=True), training_file=job.training_file,
+        validation_file=job.validation_file, suffix=job.suffix, seed=job.seed, metadata=job.metadata_,
+        tuning=spec.tuning.model_dump(mode="json"), training=spec.training.model_dump(mode="json"),
+        priority=job.priority, queue_position=(positions or {}).get(job.id) if job.status == "queued" else None,
+        attempt=job.attempt, progress=Progress(step=job.progress_step, total_steps=job.progress_total,
+                                               eta_seconds=eta),
+        trainable_params=job.trainable_params, adapter=None,
+        estimated_finish=int(time.time() + eta) if eta is not None else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Creating and sending
+
+
+def job_dirs(settings: Settings, job_id: str) -> tuple[str, str]:
+    """(output_dir, checkpoint_dir), absolute: `<data_dir>/jobs/<id>/{output,checkpoints}`."""
+    base = settings.jobs_dir / job_id
+    return str(base / "output"), str(base / "checkpoints")
+
+
+def worker_spec(*, session: Session, settings: Settings, job: Job) -> dict[str, Any]:
+    """The stored spec with file ids replaced by the files' absolute local paths (the task's `spec`)."""
+    spec = parse_spec(job.spec).model_dump(mode="json")
+    for field in ("training_file", "validation_file"):
+        if spec.get(field):
+            row = session.get(File, spec[field])
+            if row is None:
+                raise APIError(400, f"The {field.replace('_', ' ')} '{spec[field]}' of this job was deleted.",
+                               param=field, code="file_not_found")
+            spec[field] = str(settings.data_dir / row.storage_path)
+    return spec
+
+
+def checkpoint_path(settings: Settings, row: Checkpoint) -> str:
+    """Absolute path of a checkpoint (`path` is stored relative to the data dir when it lies inside it)."""
+    return str(settings.data_dir / row.path)
+
+
+def latest_checkpoint(*, session: Session, job_id: str) -> Checkpoint | None:
+    return session.scalars(select(Checkpoint).where(Checkpoint.job_id == job_id)
+                           .order_by(Checkpoint.step_number.desc()).limit(1)).first()
+
+
+def _send(*, session: Session, settings: Settings, queue: JobQueue, job: Job, resume_from: str | None) -> None:
+    """Send the job's current attempt; when Redis is unreachable the job fails (503), nothing hangs."""
+    spec = worker_spec(session=session, settings=settings, job=job)
+    try:
+        queue.send_train(job_id=job.id, attempt=job.attempt, spec=spec, output_dir=job.output_dir, checkpoint_dir=job.checkpoint_dir, resume_from=resume_from)
+    except QueueUnavailable as exc:
+        log.error("could not queue %s: %s", job.id, exc.detail)
+        job.status, job.finished_at = "failed", now()
+        job.error = {"code": "queue_unavailable", "message": "The job queue (Redis) could not be reached.",
+                     "param": None}
+        session.commit()
+        raise
+
+
+def _by_idempotency_key(session: Session, key: str, spec: JobSpec) -> Job | None:
+    job = session.scalars(select(Job).where(Job.idempotency_key == key)).first()
+    if job is not None and job.spec != spec.model_dump_json():
+        raise APIError(409, "This Idempotency-Key was already used with a different job body.",
+                       param="Idempotency-Key", code="idempotency_key_reused")
+    return job
+
+
+def create_job(*, session: Session, settings: Settings, queue: JobQueue, body: Any,
+               idempotency_key: str | None = None) -> tuple[Job, bool]:
+    """Validate, store as `queued` (committed), then send the task. Returns (job, created).
+
+    With an `idempotency_key` already used for the same body, the stored job is returned and nothing is sent.
+    """
+    spec = parse_job_body(body)
+    if idempotency_key and (existing := _by_idempotency_key(session, idempotency_key, spec)):
+        return existing, False
+    check_job(session=session, settings=settings, spec=spec)
+    job_id = new_id("ftjob")
+    output_dir, checkpoint_dir = job_dirs(settings, job_id)
+    job = Job(id=job_id, status="queued", model=spec.model, spec=spec.model_dump_json(),
+              training_file=spec.training_file, validation_file=spec.validation_file, suffix=spec.suffix,
+              seed=spec.seed, metadata_=spec.metadata, priority=spec.priority, attempt=1,
+              idempotency_key=idempotency_key or None, output_dir=output_dir, checkpoint_dir=checkpoint_dir,
+              progress_step=0, last_event_seq=0)
+    session.add(job)
+    try:
+        session.commit()
+    except IntegrityError:  # a concurrent request with the same Idempotency-Key won
+        session.rollback()
+        existing = _by_idempotency_key(session, idempotency_key, spec) if idempotency_key else None
+        if existing is None:
+            raise
+        return existing, False
+    _send(session=session, settings=settings, queue=queue, job=job, resume_from=None)
+    return job, True
+
+
+# ---------------------------------------------------------------------------------------------------
+# Transitions
+
+
+def _refuse(job: Job, action: str, allowed: str) -> APIError:
+    return APIError(400, f"Cannot {action} job '{job.id}': the job is already {job.status}"
+                         f" (only {allowed} jobs can be {action}d)." if job.status in TERMINAL_STATUSES else
+                         f"Cannot {action} job '{job.id}': it is {job.status}; only {allowed} jobs can be "
+                         f"{action}d.", param="fine_tuning_job_id", code="invalid_job_state")
+
+
+def _transition(session: Session, job: Job, expected: tuple[str, ...], **values: Any) -> bool:
+    """Compare-and-set on the status (the relay may have moved the job since it was read); commits and
+    reloads `job` either way. True when this call made the change."""
+    result = session.execute(update(Job).where(Job.id == job.id, Job.status.in_(expected)).values(**values)
+                             .execution_options(synchronize_session=False))
+    session.commit()
+    session.refresh(job)
+    return result.rowcount == 1
+
+
+def cancel_job(*, session: Session, queue: JobQueue, job: Job) -> Job:
+    """queued/paused → cancelled now; running → cancelling (the worker stops at its next step)."""
+    for _ in range(3):  # a status that changed under us is looked at again
+        if job.status == "cancelling":
+            return job
+        if job.status == "running":
+            queue.set_control(job.id, "cancel")  # before the write: a job never shows cancelling with no signal
+            if _transition(session, job, ("running",), status="cancelling"):
+                return job
+        elif job.status in ("queued", "paused", "validating_files"):
+            if _transition(session, job, (job.status,), status="cancelled", finished_at=now(), eta_seconds=None):
+                try:  # a task still in the queue cancels itself at its first step
+                    queue.set_control(job.id, "cancel")
+                except QueueUnavailable:
+                    log.warning("could not set the cancel flag of %s (Redis unreachable)", job.id)
+                return job
+        else:
+            raise _refuse(job, "cancel", "queued, running or paused")
+    raise APIError(409, f"Job '{job.id}' kept changing while it was being cancelled; retry.",
+                   param="fine_tuning_job_id", code="conflict")
+
+
+def pause_job(*, session: Session, queue: JobQueue, job: Job) -> Job:
+    """Ask a running job to checkpoint and stop; it stays `running` until the worker reports `paused`."""
+    if job.status != "running":
+        raise _refuse(job, "pause", "running")
+    queue.set_control(job.id, "pause")
+    return job
+
+
+def resume_job(*, session: Session, settings: Settings, queue: JobQueue, job: Job) -> Job:
+    """paused → queued with attempt + 1, resuming from the latest checkpoint."""
+    if job.status != "paused":
+        raise _refuse(job, "resume", "paused")
+    worker_spec(session=session, settings=settings, job=job)  # its files must still exist
+    queue.clear_control(job.id)
+    ckpt = latest_checkpoint(session=session, job_id=job.id)
+    if not _transition(session, job, ("paused",), status="queued", attempt=Job.attempt + 1, eta_seconds=None,
+                       finished_at=None, error=None):
+        raise _refuse(job, "resume", "paused")
+    _send(session=session, settings=settings, queue=queue, job=job,
+          resume_from=checkpoint_path(settings, ckpt) if ckpt else None)
+    return job

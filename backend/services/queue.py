@@ -1,0 +1,91 @@
+"""The API's side of the queue: send `studio.train` by name, and the job's Redis keys (control, lease).
+
+The backend never imports `worker.tasks`; it has its own Celery client that only sends. Key names follow
+the worker's contract (`worker/events.py`): `{prefix}:jobs:{job_id}:{events|seq|control|lease}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from celery import Celery
+
+from backend.api.errors import APIError
+from backend.settings import Settings
+
+TRAIN_TASK = "studio.train"
+TRAIN_QUEUE = "gpu"
+WEEK = 7 * 24 * 3600  # the workers' visibility timeout; also how long an unread control value lingers
+
+
+class QueueUnavailable(APIError):
+    """Redis (the broker) could not be reached: 503, the caller may retry."""
+
+    def __init__(self, detail: str):
+        super().__init__(503, "The job queue (Redis) could not be reached; retry later.", code="queue_unavailable")
+        self.detail = detail
+
+
+def job_key(prefix: str, job_id: str, kind: str) -> str:
+    """`{prefix}:jobs:{job_id}:{kind}`, kind in events | seq | control | lease."""
+    return f"{prefix}:jobs:{job_id}:{kind}"
+
+
+def connect_redis(url: str) -> redis.Redis:
+    """A client with text replies and short timeouts (API requests must not hang on a dead Redis)."""
+    return redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=3, socket_timeout=10,
+                                health_check_interval=15)
+
+
+def make_celery_client(settings: Settings) -> Celery:
+    """A send-only Celery app with the workers' broker settings."""
+    transport: dict[str, Any] = {"visibility_timeout": WEEK}
+    if settings.broker_prefix:
+        transport["global_keyprefix"] = settings.broker_prefix
+    client = Celery("studio-api", broker=settings.broker_url, set_as_current=False)
+    client.conf.update(broker_transport_options=transport, task_serializer="json", accept_content=["json"],
+                       broker_connection_retry_on_startup=False, broker_connection_max_retries=1)
+    return client
+
+
+class JobQueue:
+    """Celery client + Redis client for one app; `app.state.queue`."""
+
+    def __init__(self, settings: Settings):
+        self.prefix = settings.redis_prefix
+        self.redis = connect_redis(settings.broker_url)
+        self.celery = make_celery_client(settings)
+
+    def key(self, job_id: str, kind: str) -> str:
+        return job_key(self.prefix, job_id, kind)
+
+    def send_train(self, *, job_id: str, attempt: int, spec: dict[str, Any], output_dir: str,
+                   checkpoint_dir: str, resume_from: str | None = None) -> str:
+        """Queue one attempt of a job; returns the Celery task id. Raises `QueueUnavailable`."""
+        kwargs = {"job_id": job_id, "attempt": attempt, "spec": spec, "output_dir": output_dir,
+                  "checkpoint_dir": checkpoint_dir, "resume_from": resume_from}
+        try:
+            result = self.celery.send_task(TRAIN_TASK, kwargs=kwargs, queue=TRAIN_QUEUE,
+                                           retry_policy={"max_retries": 2, "interval_start": 0.2,
+                                                         "interval_step": 0.5})
+        except Exception as exc:  # kombu raises OperationalError and friends when Redis is down
+            raise QueueUnavailable(str(exc)) from exc
+        return result.id
+
+    def set_control(self, job_id: str, value: str) -> None:
+        """Ask the worker to `cancel` or `pause` (it polls this key every step)."""
+        try:
+            self.redis.set(self.key(job_id, "control"), value, ex=WEEK)
+        except redis.RedisError as exc:
+            raise QueueUnavailable(str(exc)) from exc
+
+    def clear_control(self, job_id: str) -> None:
+        try:
+            self.redis.delete(self.key(job_id, "control"))
+        except redis.RedisError as exc:
+            raise QueueUnavailable(str(exc)) from exc
+
+    def close(self) -> None:
+        self.redis.close()
+        self.celery.close()
