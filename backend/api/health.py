@@ -1,10 +1,10 @@
-"""`GET /healthz`: is the service able to work? (database now; Redis and workers join later)."""
+"""`GET /healthz`: is the service able to work? Database, Redis, and how many workers answer."""
 
 from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -18,6 +18,25 @@ log = logging.getLogger("studio.api")
 class Health(BaseModel):
     status: str  # ok | degraded
     database: str  # ok | unavailable
+    redis: str = "unknown"  # ok | unavailable
+    workers: int = 0  # Celery workers that answered a ping
+
+
+def check_redis(queue) -> str:
+    try:
+        queue.redis.ping()
+        return "ok"
+    except Exception:  # a dead or unreachable Redis; the log has the details
+        log.warning("health check: redis unavailable")
+        return "unavailable"
+
+
+def count_workers(queue) -> int:
+    """Workers alive right now (a broadcast ping, 1 s); jobs stay queued while this is 0."""
+    try:
+        return len(queue.celery.control.ping(timeout=1.0) or [])
+    except Exception:
+        return 0
 
 
 def check_database(db) -> str:
@@ -31,9 +50,14 @@ def check_database(db) -> str:
 
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health}})
-def healthz(db: DatabaseDep):
-    """Report the health of the service and its database (503 when degraded)."""
+def healthz(db: DatabaseDep, request: Request):
+    """Report the health of the service: database, Redis and live workers (503 when degraded)."""
     checks = {"database": check_database(db)}
+    queue = getattr(request.app.state, "queue", None)
+    workers = 0
+    if queue is not None:
+        checks["redis"] = check_redis(queue)
+        workers = count_workers(queue) if checks["redis"] == "ok" else 0
     ok = all(v == "ok" for v in checks.values())
-    body = Health(status="ok" if ok else "degraded", **checks)
+    body = Health(status="ok" if ok else "degraded", workers=workers, **checks)
     return body if ok else JSONResponse(body.model_dump(), status_code=503)
