@@ -98,7 +98,10 @@ async def follow(request: Request, db: Database, job_id: str, after_seq: int, *,
     while True:
         status, events = await run_in_threadpool(_read, db, job_id, after_seq)
         for event in events:
-            yield sse(event.type, event.model_dump_json(), event.id)
+            # The worker's own status changes are stored events like any other; on the wire they go out as
+            # `message` frames so that the only `event: status` a client sees is the final one (no id).
+            frame = "message" if event.type == "status" else event.type
+            yield sse(frame, event.model_dump_json(), event.id)
             after_seq = event_seq(event.id) or after_seq
         if events:
             last_write = loop.time()

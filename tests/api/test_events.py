@@ -90,7 +90,9 @@ def test_stream_replays_a_finished_job_then_closes_with_its_status(jobs_client, 
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
     frames = parse_sse(response.text)
     assert [f.get("id") for f in frames] == [event_id(job_id, s) for s in seqs] + [None]
-    assert [f["event"] for f in frames] == ["status"] + ["metrics"] * 5 + ["status", "status"]
+    # stored status changes are `message` frames; the final, id-less `status` frame closes the stream
+    assert [f["event"] for f in frames] == ["message"] + ["metrics"] * 5 + ["message", "status"]
+    assert "id" not in frames[-1] and all("id" in f for f in frames[:-1])
     assert frames[-1]["data"] == {"status": "succeeded"}
     listed = jobs_client.get(f"{JOBS}/{job_id}/events", params={"limit": 100}).json()["data"]
     assert [f["data"] for f in frames[:-1]] == listed  # each frame's data is the event object
