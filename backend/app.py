@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from backend.api import events, files, health, jobs
+from backend.api import events, files, health, home, jobs
 from backend.api.errors import install_error_handlers
 from backend.db.migrate import upgrade_database
 from backend.db.session import Database
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             relay = Relay(db=db, redis=queue.redis, prefix=settings.redis_prefix,
                           interval=settings.relay_interval_seconds, data_dir=settings.data_dir)
             relay.start()
+        _app.state.relay = relay  # SSE followers wait on it instead of polling the database
         try:
             yield
         finally:
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.db = db
     app.state.queue = queue
     install_error_handlers(app)
+    app.include_router(home.router)
     app.include_router(health.router)
     app.include_router(files.router)
     app.include_router(jobs.router)

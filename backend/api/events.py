@@ -114,4 +114,8 @@ async def follow(request: Request, db: Database, job_id: str, after_seq: int, *,
             last_write = loop.time()
         if await request.is_disconnected():
             return
-        await asyncio.sleep(poll)
+        relay = getattr(request.app.state, "relay", None)
+        if relay is not None:
+            await relay.wait_for_change(poll)  # woken as soon as the relay stores new events
+        else:
+            await asyncio.sleep(poll)

@@ -97,7 +97,19 @@ class Relay:
         self.cursors: dict[str, str] = {}  # job id -> last stream id relayed
         self._task: asyncio.Task | None = None
         self._stopping = asyncio.Event()
+        self._changed = asyncio.Event()
         self._healthy = True
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """Wake SSE followers as soon as new events are stored (or after `timeout`, whichever first)."""
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout=timeout)
+        except asyncio.TimeoutError:
+            pass
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()  # followers already woken keep the set one; new waits get a fresh one
 
     def tick(self) -> int:
         """One pass over every active job's stream; returns how many entries were read."""
@@ -108,7 +120,9 @@ class Relay:
         if not active:
             return 0
         keys = {job_key(self.prefix, job_id, "events"): job_id for job_id in active}
-        reply = self.redis.xread({key: self.cursors[job_id] for key, job_id in keys.items()}, count=BATCH)
+        # BLOCK: wake the moment a worker writes, instead of at the next poll (step-to-SSE latency).
+        reply = self.redis.xread({key: self.cursors[job_id] for key, job_id in keys.items()}, count=BATCH,
+                                 block=max(1, int(self.interval * 1000)))
         read = 0
         for key, entries in reply or []:
             job_id = keys[key.decode() if isinstance(key, bytes) else key]
@@ -124,9 +138,11 @@ class Relay:
         while not self._stopping.is_set():
             try:
                 read = await asyncio.to_thread(self.tick)
+                if read:
+                    self._notify()
                 if not self._healthy:
                     log.info("relay: reading job events again")
-                self._healthy, delay = True, (0 if read >= BATCH else self.interval)
+                self._healthy, delay = True, (0 if read else self.interval)  # XREAD already blocked
             except Exception:  # Redis or the DB away: say so once, retry with backoff
                 if self._healthy:
                     log.exception("relay: cannot read job events (retrying)")

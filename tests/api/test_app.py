@@ -82,3 +82,9 @@ def test_openapi_has_stable_operation_ids_and_error_schema(client):
     upload = spec["paths"]["/v1/files"]["post"]
     assert "multipart/form-data" in upload["requestBody"]["content"]
     assert upload["responses"]["4XX"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+
+
+def test_root_serves_a_page_until_the_dashboard_is_built(client):
+    response = client.get("/")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert "Fine-tuning Studio" in response.text and "/docs" in response.text

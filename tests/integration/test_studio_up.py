@@ -31,7 +31,7 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> dict:
     while time.time() < deadline:
         assert proc.poll() is None, f"studio up exited early with {proc.returncode}"
         try:
-            response = httpx.get(url, timeout=1)
+            response = httpx.get(url, timeout=5)
             if response.status_code == 200:
                 return response.json()
         except httpx.HTTPError:
