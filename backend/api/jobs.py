@@ -35,8 +35,7 @@ def load_job(session: Session, job_id: str) -> Job:
 
 
 def public(session: Session, job: Job) -> JobObject:
-    positions = service.queue_positions(session=session) if job.status == "queued" else None
-    return service.job_public(job, positions=positions)
+    return service.job_public(job, positions=service.queue_positions(session=session, jobs=[job]))
 
 
 @router.post("", response_model=JobObject, openapi_extra=CREATE_BODY)
@@ -55,7 +54,7 @@ def list_fine_tuning_jobs(session: SessionDep, after: Annotated[str | None, Quer
                           status: Annotated[JobStatus | None, Query()] = None) -> JobList:
     """List jobs, newest first."""
     rows, has_more = service.list_jobs(session=session, after=after, limit=limit, status=status)
-    positions = service.queue_positions(session=session)
+    positions = service.queue_positions(session=session, jobs=rows)
     return JobList.of([service.job_public(r, positions=positions) for r in rows], has_more=has_more)
 
 

@@ -58,6 +58,8 @@ class Job(Base):
     __table_args__ = (
         # The scheduler's query: next queued job by priority, then age.
         Index("ix_jobs_status_priority_created_at", "status", "priority", "created_at"),
+        # Listing with ?status= pages by id (newest first) without sorting the whole status.
+        Index("ix_jobs_status_id", "status", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -10,7 +10,7 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,11 +46,19 @@ def list_jobs(*, session: Session, after: str | None = None, limit: int = 20,
     return rows[:limit], len(rows) > limit
 
 
-def queue_positions(*, session: Session) -> dict[str, int]:
-    """1-based place of every queued job: higher priority first, then older first."""
-    ids = session.scalars(select(Job.id).where(Job.status == "queued")
-                          .order_by(Job.priority.desc(), Job.created_at, Job.id))
-    return {job_id: i for i, job_id in enumerate(ids, start=1)}
+def queue_positions(*, session: Session, jobs: list[Job]) -> dict[str, int]:
+    """1-based place of the given queued jobs: higher priority first, then older first.
+
+    The database numbers the queue (a window function) and returns only the rows asked for, so a page of
+    20 costs the same with 10 or 10,000 jobs waiting.
+    """
+    wanted = [job.id for job in jobs if job.status == "queued"]
+    if not wanted:
+        return {}
+    ranked = (select(Job.id, func.row_number().over(order_by=(Job.priority.desc(), Job.created_at, Job.id))
+                     .label("position")).where(Job.status == "queued").subquery())
+    rows = session.execute(select(ranked.c.id, ranked.c.position).where(ranked.c.id.in_(wanted)))
+    return {job_id: int(position) for job_id, position in rows}
 
 
 def fine_tuned_model_name(job: Job, spec: JobSpec) -> str:
