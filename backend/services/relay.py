@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,9 @@ def relay_once(session: Session, redis: redis_lib.Redis, job_id: str, *, prefix:
         after = entries[-1][0]
 
 
+WATCH_REFRESH_SECONDS = 1.0
+
+
 class Relay:
     """The background loop; `start()` in the lifespan, `await stop()` on shutdown."""
 
@@ -95,6 +99,8 @@ class Relay:
         self.db, self.redis, self.prefix, self.interval = db, redis, prefix, interval
         self.store_path = stored_path(data_dir)
         self.cursors: dict[str, str] = {}  # job id -> last stream id relayed
+        self._watch: list[str] = []  # jobs whose streams the relay reads, refreshed about once a second
+        self._watch_at = 0.0
         self._task: asyncio.Task | None = None
         self._stopping = asyncio.Event()
         self._changed = asyncio.Event()
@@ -111,11 +117,26 @@ class Relay:
         self._changed.set()
         self._changed = asyncio.Event()  # followers already woken keep the set one; new waits get a fresh one
 
-    def tick(self) -> int:
-        """One pass over every active job's stream; returns how many entries were read."""
+    def watched_jobs(self) -> list[str]:
+        """Active jobs that have a stream. A queued job has none until a worker starts it, so thousands
+        waiting in the queue cost one pipelined EXISTS a second, not an XREAD each per event."""
+        if time.monotonic() - self._watch_at < WATCH_REFRESH_SECONDS:
+            return self._watch
         with self.db.session() as session:
-            active = list(session.scalars(select(Job.id).where(or_(
+            rows = list(session.execute(select(Job.id, Job.status).where(or_(
                 Job.status.in_(ACTIVE_STATUSES), Job.finished_at >= now() - AFTERGLOW_SECONDS))))
+        queued = [job_id for job_id, status in rows if status == "queued"]
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in queued:
+            pipe.exists(job_key(self.prefix, job_id, "events"))
+        started = {job_id for job_id, exists in zip(queued, pipe.execute() if queued else []) if exists}
+        self._watch = [job_id for job_id, status in rows if status != "queued" or job_id in started]
+        self._watch_at = time.monotonic()
+        return self._watch
+
+    def tick(self) -> int:
+        """One pass over every watched job's stream; returns how many entries were read."""
+        active = self.watched_jobs()
         self.cursors = {job_id: self.cursors.get(job_id, "0") for job_id in active}
         if not active:
             return 0
