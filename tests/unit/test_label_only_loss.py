@@ -46,3 +46,22 @@ def test_label_only_loss_matches_the_models_loss_and_gradients(tiny_model):
         got = grads(model)
         assert expected.keys() == got.keys() and expected
         assert all(torch.allclose(got[k], expected[k], atol=1e-6) for k in expected)
+
+
+def test_right_padded_batches_need_no_attention_mask(tiny_model):
+    """Dropping the padding mask (so SDPA runs its causal kernel) leaves every real token's logits as they were."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
+    rows = [{"input_ids": list(range(5, 5 + n)), "labels": list(range(5, 5 + n))} for n in (9, 4, 13)]
+    masked = PaddingCollator(pad_token_id=0)(rows)
+    bare = PaddingCollator(pad_token_id=0, attention_mask=False)(rows)
+    assert "attention_mask" not in bare
+    with torch.no_grad():
+        a = model(input_ids=masked["input_ids"], attention_mask=masked["attention_mask"]).logits
+        b = model(input_ids=bare["input_ids"]).logits
+    real = masked["attention_mask"].bool()
+    assert torch.allclose(a[real], b[real], atol=1e-5)
+    with torch.no_grad():  # and the loss over real labels is the same
+        assert torch.allclose(model(**{k: v for k, v in masked.items() if k != "num_real_tokens"}).loss,
+                              model(input_ids=bare["input_ids"], labels=bare["labels"]).loss, atol=1e-6)

@@ -179,6 +179,10 @@ class PaddingCollator:
 
     pad_token_id: int
     pad_to_multiple_of: int | None = None
+    # Right padding + causal attention: a real token only ever looks left, at real tokens, so the padding
+    # mask changes nothing it computes. Without it, SDPA takes its mask-free causal kernel. Padding rows'
+    # own outputs are garbage, but their labels are ignored. Off for methods that need the mask.
+    attention_mask: bool = True
 
     def __call__(self, features: list[dict[str, list[int]]]) -> dict[str, Any]:
         import torch
@@ -188,14 +192,18 @@ class PaddingCollator:
             longest = -(-longest // self.pad_to_multiple_of) * self.pad_to_multiple_of
         packed = "position_ids" in features[0]
         batch: dict[str, list[list[int]]] = {"input_ids": [], "labels": []}
-        batch["position_ids" if packed else "attention_mask"] = []
+        with_mask = self.attention_mask and not packed
+        if packed:
+            batch["position_ids"] = []
+        elif with_mask:
+            batch["attention_mask"] = []
         for f in features:
             pad = longest - len(f["input_ids"])
             batch["input_ids"].append(f["input_ids"] + [self.pad_token_id] * pad)
             batch["labels"].append(f["labels"] + [IGNORE_INDEX] * pad)
             if packed:
                 batch["position_ids"].append(f["position_ids"] + list(range(pad)))
-            else:
+            elif with_mask:
                 batch["attention_mask"].append([1] * len(f["input_ids"]) + [0] * pad)
         tensors = {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
         tensors["num_real_tokens"] = torch.tensor(sum(len(f["input_ids"]) for f in features))

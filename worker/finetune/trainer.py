@@ -217,7 +217,9 @@ def build_trainer(spec: Any, plan: Any, *, model: Any, tokenizer: Any, rows: lis
         trainer = StudioTrainer(
             model=model, args=args, train_dataset=ListDataset(rows),
             eval_dataset=ListDataset(valid_rows) if valid_rows else None,
-            data_collator=PaddingCollator(pad_token_id=tokenizer.pad_token_id), processing_class=tokenizer,
+            data_collator=PaddingCollator(pad_token_id=tokenizer.pad_token_id,
+                                          attention_mask=spec.tuning.type not in LABEL_ONLY_TYPES),
+            processing_class=tokenizer,
             callbacks=callbacks,
         )
         trainer.run_state = state
