@@ -10,13 +10,13 @@ import os
 import unicodedata
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.api.errors import APIError
 from backend.db.ids import new_id
 from backend.db.models import File
 from backend.schemas.files import FILE_PURPOSES
+from backend.services.pagination import newest_first
 from backend.settings import Settings
 from worker.finetune.data import DataValidationError, char_stats, read_dataset
 
@@ -103,14 +103,9 @@ def get_file(*, session: Session, file_id: str) -> File | None:
 
 def list_files(*, session: Session, after: str | None = None, limit: int = 20,
                purpose: str | None = None) -> tuple[list[File], bool]:
-    """Newest first; `after` is the last id of the previous page (ids sort by creation time)."""
-    query = select(File).order_by(File.id.desc()).limit(limit + 1)
-    if after:
-        query = query.where(File.id < after)
-    if purpose:
-        query = query.where(File.purpose == purpose)
-    rows = list(session.scalars(query))
-    return rows[:limit], len(rows) > limit
+    """Newest first; `after` is the last id of the previous page."""
+    return newest_first(session, File, after=after, limit=limit,
+                        where=(File.purpose == purpose,) if purpose else ())
 
 
 def delete_file(*, session: Session, settings: Settings, row: File) -> None:

@@ -18,6 +18,7 @@ from backend.api.errors import APIError
 from backend.db.ids import new_id
 from backend.db.models import Checkpoint, File, Job, now
 from backend.schemas.jobs import TERMINAL_STATUSES, JobError, JobObject, Progress
+from backend.services.pagination import newest_first
 from backend.services.job_checks import check_job, parse_job_body
 from backend.services.queue import JobQueue, QueueUnavailable
 from backend.settings import Settings
@@ -36,14 +37,8 @@ def get_job(*, session: Session, job_id: str) -> Job | None:
 
 def list_jobs(*, session: Session, after: str | None = None, limit: int = 20,
               status: str | None = None) -> tuple[list[Job], bool]:
-    """Newest first; `after` is the last id of the previous page (ids sort by creation time)."""
-    query = select(Job).order_by(Job.id.desc()).limit(limit + 1)
-    if after:
-        query = query.where(Job.id < after)
-    if status:
-        query = query.where(Job.status == status)
-    rows = list(session.scalars(query))
-    return rows[:limit], len(rows) > limit
+    """Newest first; `after` is the last id of the previous page."""
+    return newest_first(session, Job, after=after, limit=limit, where=(Job.status == status,) if status else ())
 
 
 def queue_positions(*, session: Session, jobs: list[Job]) -> dict[str, int]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import methods as methods_
-from .batching import ListDataset, PaddingCollator, TokenizedData, pack_examples, tokenize_dataset
+from .batching import TokenizedData, pack_examples, tokenize_dataset
 from .data import DataFormat, LoadedDataset, read_dataset
 from .models import ResolvedModel, load_model, load_tokenizer, resolve_model
 from .reporting import FanoutReporter, JsonlReporter, Reporter, make_event, metrics_message
