@@ -1,21 +1,28 @@
 """Experimental: where a packed training step spends its time, and prototypes that make it cheaper.
 
-    .venv/bin/python bench/packing_experiments.py micro     [--batches 6] [--rounds 3]
-    .venv/bin/python bench/packing_experiments.py profile   [--kind packed|padded]
-    .venv/bin/python bench/packing_experiments.py e2e       [--steps 60] [--protos loss,attn]
-    .venv/bin/python bench/packing_experiments.py check     # prototypes == the default maths
+    .venv/bin/python bench/packing_experiments.py check     # the prototypes compute the default loss/gradients
+    .venv/bin/python bench/packing_experiments.py micro     [--batches 6] [--rounds 3] [--only SUBSTR,...]
+    .venv/bin/python bench/packing_experiments.py profile   [--kind packed|padded] [--loss-proto]
+                                                            [--attn sdpa|segments] [--dropout off|peft|fast]
+    .venv/bin/python bench/packing_experiments.py e2e       [--baseline] [--steps 60] [--sets "alloc,attn;..."]
 
-Not part of the product: the prototypes here are monkeypatched in to measure what a core change would
-gain before anyone makes it. Same workload, model, LoRA and threads as `train_throughput.py`.
+Not part of the product: the prototypes are monkeypatched in to measure what a core change would gain
+before anyone makes it. Same workload, model, LoRA and threads as `train_throughput.py`; `e2e` runs the
+studio's `run()` end to end with the same meters (and, with `--baseline`, (a) first in the same session).
 
-Prototypes
-  loss   "label-only logits": run the decoder, keep the hidden states whose (shifted) label is not -100,
-         and apply lm_head (8000-way) + cross-entropy to those rows only. Prompt and padding positions
-         never reach the vocabulary projection. Same loss value, same gradients.
-  attn   "segment attention": an attention function that reads the per-example `position_ids` of a packed
-         row and runs causal SDPA on each example separately (`is_causal=True`, no mask tensor), instead of
-         one 512x512 block-diagonal mask per row. Also skips building that mask. Right-padded (unpacked)
-         batches are correct with `is_causal` alone: real tokens never look right, padding has label -100.
+Prototypes (names as in `e2e --sets`)
+  attn       "segment attention": an attention function that reads the per-example `position_ids` of a
+             packed row and runs causal SDPA on each example separately (`is_causal=True`, the CPU flash
+             kernel, no mask tensor) instead of one 512x512 block-diagonal mask per row, and skips building
+             that mask. Right-padded (unpacked) batches get one `is_causal` call: correct without the
+             padding mask, because real tokens never look right and padding has label -100.
+  alloc      glibc `mallopt(M_MMAP_MAX=0, M_TRIM_THRESHOLD=2 GiB)`: freed memory stays in the process
+             instead of being re-mmapped (and page-faulted, and zeroed by the kernel) every step.
+  micro2     the 8 rows of a step as 2 micro-batches of 4 (gradient accumulation, same normalisation).
+  loss       label-only logits (in the core since commit affb2a8; a no-op there) / `fulllogits`: the core
+             with it switched off (the logits of every position, as before).
+  drop05     LoRA dropout 0.05 (peft's `nn.Dropout`); `fastdrop`: 0.05 with `FastDropout` below.
+  group / nopack   group_by_length / plain padded batches instead of packing.
 """
 
 from __future__ import annotations
@@ -479,7 +486,7 @@ def main() -> int:
     p.add_argument("--kind", choices=["packed", "padded"], default="packed")
     p.add_argument("--attn", choices=["sdpa", "segments"], default="sdpa")
     p.add_argument("--loss-proto", action="store_true", help="label-only logits")
-    p.add_argument("--dropout", choices=["peft", "fast", "off"], default="peft")
+    p.add_argument("--dropout", choices=["off", "peft", "fast"], default="off", help="LoRA dropout (0.05 unless off)")
     p.add_argument("--rows", type=int, default=25)
     e = sub.add_parser("e2e")
     e.add_argument("--steps", type=int, default=60)

@@ -32,6 +32,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -111,8 +112,9 @@ def bare_trainer(data_path: str, model_path: str, *, steps: int, output_dir: str
     set_seed(SEED)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     examples = []
-    for line in open(data_path, encoding="utf-8"):
-        row = json.loads(line)
+    with open(data_path, encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle]
+    for row in rows:
         prompt = row["instruction"] + ("\n\n" + row["input"] if row["input"].strip() else "")
         messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": row["output"]}]
         enc = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
@@ -354,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
 
     steps = 12 if args.quick and args.steps == 60 else args.steps
     variants = (args.variants or ("a,b,c" if args.quick else "a,b,c,d")).split(",")
-    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="studio-bench-"))
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="studio-bench-"))  # a temp one is removed at the end
     workdir.mkdir(parents=True, exist_ok=True)
     from worker.finetune.models import ensure_demo_model
 
@@ -391,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     print(render(results))
     if args.json:
         Path(args.json).write_text(json.dumps({"versions": versions(), "steps": steps, "results": results}, indent=2))
+    if not args.workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
