@@ -25,9 +25,8 @@ from transformers import AutoModelForCausalLM, PretrainedConfig
 
 from . import methods, models
 from .spec import FULL_WEIGHT_TYPES, PROMPT_TYPES, JobSpec
+from .train import DEFAULT_BATCH_SIZE  # what `batch_size: "auto"` becomes: the trainer's own default
 
-# What `batch_size: "auto"` becomes; the trainer's own default when models.py defines one.
-DEFAULT_BATCH_SIZE: int = getattr(models, "DEFAULT_BATCH_SIZE", 8)
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 ADAM_STATE_BYTES = 8  # fp32 exp_avg + exp_avg_sq
 QUANT_BLOCK = 64  # bitsandbytes 4-bit blocksize: one absmax per 64 weights

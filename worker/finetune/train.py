@@ -17,10 +17,10 @@ from typing import Any, Callable
 
 from . import methods as methods_
 from .batching import TokenizedData, pack_examples, tokenize_dataset
-from .data import DataFormat, LoadedDataset, read_dataset
-from .models import ResolvedModel, load_model, load_tokenizer, resolve_model
+from .data import LoadedDataset, read_dataset
+from .models import load_model, load_tokenizer, resolve_model
 from .reporting import FanoutReporter, JsonlReporter, Reporter, make_event, metrics_message
-from .spec import FULL_WEIGHT_TYPES, PROMPT_TYPES, JobSpec
+from .spec import PROMPT_TYPES, JobSpec
 
 StopSignal = Callable[[], "str | None"]  # returns None, "cancel" or "pause"
 
@@ -104,11 +104,16 @@ def resolve_precision(requested: str, device: str) -> str:
     return requested
 
 
+def resolve_batch_size(spec: JobSpec) -> int:
+    size = spec.method.hyperparameters.batch_size
+    return DEFAULT_BATCH_SIZE if size == "auto" else size
+
+
 def make_plan(spec: JobSpec, *, num_batches: int, device: str) -> Plan:
     hp = spec.method.hyperparameters
     training = spec.training
     n_epochs = DEFAULT_EPOCHS if hp.n_epochs == "auto" else hp.n_epochs
-    batch_size = DEFAULT_BATCH_SIZE if hp.batch_size == "auto" else hp.batch_size
+    batch_size = resolve_batch_size(spec)
     multiplier = 1.0 if hp.learning_rate_multiplier == "auto" else hp.learning_rate_multiplier
     lr = (training.learning_rate or DEFAULT_LEARNING_RATES[spec.tuning.type]) * multiplier
     steps_per_epoch = max(1, math.ceil(num_batches / training.gradient_accumulation_steps))
@@ -222,8 +227,7 @@ def _run(spec: JobSpec, output: Path, checkpoints: Path, reporter: Reporter, sto
     device = resolve_device()
     rows = _rows(data.train_tokens, spec) if data.train_tokens else None
     num_items = len(rows) if rows is not None else data.train.num_examples
-    batch_size = DEFAULT_BATCH_SIZE if spec.method.hyperparameters.batch_size == "auto" else spec.method.hyperparameters.batch_size
-    plan = make_plan(spec, num_batches=math.ceil(num_items / batch_size), device=device)
+    plan = make_plan(spec, num_batches=math.ceil(num_items / resolve_batch_size(spec)), device=device)
     set_seed(plan.seed)
 
     model = load_model(resolved, dtype=torch_dtype(plan.precision), quantization=plan.quantization,
@@ -291,5 +295,4 @@ def _emitter(reporter: Reporter | None) -> Callable[..., None]:
     return emit
 
 
-__all__ = ["run", "make_plan", "Plan", "TrainResult", "TrainingError", "DEFAULT_BATCH_SIZE", "ResolvedModel",
-           "DataFormat", "FULL_WEIGHT_TYPES"]
+__all__ = ["run", "make_plan", "Plan", "TrainResult", "TrainingError", "DEFAULT_BATCH_SIZE"]
