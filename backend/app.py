@@ -7,11 +7,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from backend.api import events, files, health, home, jobs
+from backend.api import adapters, estimate, events, files, health, home, jobs, models
 from backend.api.errors import install_error_handlers
 from backend.db.migrate import upgrade_database
 from backend.db.session import Database
 from backend.schemas.common import ErrorResponse
+from backend.services import registry
 from backend.services.queue import JobQueue
 from backend.services.relay import Relay
 from backend.settings import Settings, get_settings
@@ -39,7 +40,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         relay = None
         if settings.relay_enabled:
             relay = Relay(db=db, redis=queue.redis, prefix=settings.redis_prefix,
-                          interval=settings.relay_interval_seconds, data_dir=settings.data_dir)
+                          interval=settings.relay_interval_seconds, data_dir=settings.data_dir,
+                          after_apply=lambda session: registry.finalize_pending(session=session, settings=settings))
             relay.start()
         _app.state.relay = relay  # SSE followers wait on it instead of polling the database
         try:
@@ -61,4 +63,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(files.router)
     app.include_router(jobs.router)
     app.include_router(events.router)
+    app.include_router(models.router)
+    app.include_router(adapters.router)
+    app.include_router(estimate.router)
     return app

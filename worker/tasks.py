@@ -39,3 +39,65 @@ def train(self, job_id: str, attempt: int, spec: dict, output_dir: str, checkpoi
     finally:
         ev.release_lease(redis, job_id, lease)
         redis.close()
+
+
+def reply(redis_url: str, reply_to: str | None, value: dict[str, Any]) -> dict[str, Any]:
+    """Push a short task's answer to the list the API waits on (BLPOP); it expires unread after a minute."""
+    if reply_to:
+        redis = ev.connect(redis_url)
+        try:
+            redis.pipeline().rpush(reply_to, json.dumps(value)).expire(reply_to, 60).execute()
+        finally:
+            redis.close()
+    return value
+
+
+@app.task(name="studio.estimate", bind=True)
+def estimate(self, spec: dict, reply_to: str | None = None) -> dict[str, Any]:
+    """Parameters and memory for a job body, from the model's config on the meta device (no weights)."""
+    return reply(self.app.conf.broker_url, reply_to, _estimate(spec))
+
+
+def _estimate(spec: dict) -> dict[str, Any]:
+    from .finetune.estimate import estimate as run_estimate
+    from .finetune.methods import MethodError
+    from .finetune.models import ModelError
+    from .finetune.spec import SpecError, parse_spec
+
+    try:
+        return {"estimate": run_estimate(parse_spec(spec)).to_dict()}
+    except (SpecError, ModelError, MethodError, ValueError) as exc:
+        return {"error": {"code": type(exc).__name__, "message": " ".join(str(exc).split())[:500]}}
+
+
+MERGE_TTL_SECONDS = 7 * 24 * 3600
+
+
+def merge_key(version_id: str, prefix: str | None = None) -> str:
+    """`{prefix}:merges:{version_id}`: JSON `{status, error, path}` the API folds into the registry row."""
+    return f"{ev.key_prefix(prefix)}:merges:{version_id}"
+
+
+@app.task(name="studio.merge", bind=True)
+def merge(self, version_id: str, base: str, adapter_dir: str, output_dir: str) -> dict[str, Any]:
+    """Merge a registry version into its base as a full model; progress goes to the version's merge key."""
+    from .finetune.merge import merge_adapter
+
+    redis = ev.connect(self.app.conf.broker_url)
+    key = merge_key(version_id)
+
+    def report(status: str, error: dict | None = None) -> dict[str, Any]:
+        state = {"status": status, "error": error, "path": output_dir}
+        redis.set(key, json.dumps(state), ex=MERGE_TTL_SECONDS)
+        return state
+
+    try:
+        report("running")
+        try:
+            merge_adapter(base=base, adapter_dir=adapter_dir, output_dir=output_dir)
+        except Exception as exc:  # noqa: BLE001 — a failed merge is a status, not a crashed worker
+            message = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+            return report("failed", {"code": "merge_failed", "message": message})
+        return report("succeeded")
+    finally:
+        redis.close()

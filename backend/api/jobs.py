@@ -14,6 +14,7 @@ from backend.schemas.jobs import JOB_STATUSES, JobList, JobObject
 from backend.services import jobs as service
 from backend.services.job_checks import job_body_schema
 from backend.services.queue import JobQueue
+from backend.services.registry import adapter_refs
 
 router = APIRouter(prefix="/v1/fine_tuning/jobs", tags=["fine_tuning"])
 
@@ -35,7 +36,8 @@ def load_job(session: Session, job_id: str) -> Job:
 
 
 def public(session: Session, job: Job) -> JobObject:
-    return service.job_public(job, positions=service.queue_positions(session=session, jobs=[job]))
+    return service.job_public(job, positions=service.queue_positions(session=session, jobs=[job]),
+                              adapters=adapter_refs(session=session, job_ids=[job.id]))
 
 
 @router.post("", response_model=JobObject, openapi_extra=CREATE_BODY)
@@ -55,7 +57,9 @@ def list_fine_tuning_jobs(session: SessionDep, after: Annotated[str | None, Quer
     """List jobs, newest first."""
     rows, has_more = service.list_jobs(session=session, after=after, limit=limit, status=status)
     positions = service.queue_positions(session=session, jobs=rows)
-    return JobList.of([service.job_public(r, positions=positions) for r in rows], has_more=has_more)
+    adapters = adapter_refs(session=session, job_ids=[r.id for r in rows if r.status == "succeeded"])
+    return JobList.of([service.job_public(r, positions=positions, adapters=adapters) for r in rows],
+                      has_more=has_more)
 
 
 @router.get("/{fine_tuning_job_id}", response_model=JobObject)

@@ -1,4 +1,4 @@
-"""The four tables: uploaded files, jobs, job events and checkpoints (SQLAlchemy 2, typed).
+"""The tables: uploaded files, jobs, job events, checkpoints, and the adapter registry (SQLAlchemy 2, typed).
 
 Timestamps are Unix seconds (int), as in OpenAI's objects. JSON columns hold plain dicts/lists.
 Ids are strings with a resource prefix (see `backend.db.ids`); event ids are derived from (job, seq).
@@ -132,3 +132,73 @@ class Checkpoint(Base):
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
 
     job: Mapped[Job] = relationship(back_populates="checkpoints")
+
+
+class Adapter(Base):
+    """A named line of fine-tunes in the registry; each successful job adds a version."""
+
+    __tablename__ = "adapters"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+    versions: Mapped[list[AdapterVersion]] = relationship(back_populates="adapter", cascade="all, delete-orphan",
+                                                          passive_deletes=True, order_by="AdapterVersion.version")
+    aliases: Mapped[list[AdapterAlias]] = relationship(cascade="all, delete-orphan", passive_deletes=True,
+                                                       order_by="AdapterAlias.alias")
+
+
+class AdapterVersion(Base):
+    """One trained artifact: `pending` (registered) → `ready` (files checked) | `failed`.
+
+    `path` is the artifact folder (relative to the data dir when inside it); `lineage` is its `studio.json`
+    plus the job and dataset ids; `flags` are serving-compatibility facts (vLLM/LoRAX refuse some adapters).
+    `merge_*` track an export of the version merged into its base as a full model.
+    """
+
+    __tablename__ = "adapter_versions"
+    __table_args__ = (UniqueConstraint("adapter_name", "version"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    adapter_name: Mapped[str] = mapped_column(ForeignKey("adapters.name", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    job_id: Mapped[str | None] = mapped_column(String(64), default=None, unique=True)
+    base_model: Mapped[str] = mapped_column(String(512))
+    method: Mapped[str] = mapped_column(String(32))
+    artifact: Mapped[str | None] = mapped_column(String(16), default=None)  # peft | bottleneck | full
+    path: Mapped[str] = mapped_column(String(1024))
+    lineage: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    flags: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    merge_status: Mapped[str | None] = mapped_column(String(16), default=None)  # queued | running | succeeded | failed
+    merge_path: Mapped[str | None] = mapped_column(String(1024), default=None)
+    merge_error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+    adapter: Mapped[Adapter] = relationship(back_populates="versions")
+
+
+class AdapterAlias(Base):
+    """`name@alias` points at one version (`production`, `staging`, …)."""
+
+    __tablename__ = "adapter_aliases"
+
+    adapter_name: Mapped[str] = mapped_column(ForeignKey("adapters.name", ondelete="CASCADE"), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class AliasEvent(Base):
+    """Append-only history of alias moves: who pointed which alias where, and from where."""
+
+    __tablename__ = "alias_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    adapter_name: Mapped[str] = mapped_column(String(128), index=True)
+    alias: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int | None] = mapped_column(Integer, default=None)  # None: the alias was removed
+    previous_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    actor: Mapped[str] = mapped_column(String(128), default="anonymous")
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)

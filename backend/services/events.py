@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from backend.db.ids import event_id, new_id
 from backend.db.models import Checkpoint, Job, JobEvent, now
 from backend.schemas.jobs import TERMINAL_STATUSES, CheckpointObject, JobEventObject
+from backend.services import registry
 from backend.services.jobs import fine_tuned_model_name
 from worker.finetune.spec import parse_spec
 
@@ -125,6 +126,8 @@ def _apply_status(*, session: Session, job: Job, data: dict[str, Any], at: int, 
     elif status == "succeeded":
         job.status, job.finished_at, job.eta_seconds = "succeeded", at, None
         _apply_result(job, result)
+        registry.register_job_version(session=session, job=job, method=parse_spec(job.spec).tuning.type,
+                                      store_path=store_path)
     elif status == "failed":
         error = data.get("error") if isinstance(data.get("error"), dict) else {}
         job.status, job.finished_at, job.eta_seconds = "failed", at, None

@@ -61,8 +61,10 @@ def fine_tuned_model_name(job: Job, spec: JobSpec) -> str:
     return f"ft:{job.model}:{job.suffix or spec.tuning.type}:{job.id.removeprefix('ftjob-')}"
 
 
-def job_public(job: Job, *, positions: dict[str, int] | None = None) -> JobObject:
-    """The wire shape; `positions` from `queue_positions` (computed once per request)."""
+def job_public(job: Job, *, positions: dict[str, int] | None = None,
+               adapters: dict[str, dict[str, Any]] | None = None) -> JobObject:
+    """The wire shape; `positions` from `queue_positions` and `adapters` from `registry.adapter_refs`
+    (each computed once per request)."""
     spec = parse_spec(job.spec)
     eta = job.eta_seconds if job.status == "running" else None
     return JobObject(
@@ -76,7 +78,7 @@ def job_public(job: Job, *, positions: dict[str, int] | None = None) -> JobObjec
         priority=job.priority, queue_position=(positions or {}).get(job.id) if job.status == "queued" else None,
         attempt=job.attempt, progress=Progress(step=job.progress_step, total_steps=job.progress_total,
                                                eta_seconds=eta),
-        trainable_params=job.trainable_params, adapter=None,
+        trainable_params=job.trainable_params, adapter=(adapters or {}).get(job.id),
         estimated_finish=int(time.time() + eta) if eta is not None else None,
     )
 

@@ -89,3 +89,59 @@ class JobQueue:
     def close(self) -> None:
         self.redis.close()
         self.celery.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Short calls to the inference workers (estimates, merges)
+
+ESTIMATE_TASK, MERGE_TASK, MODEL_QUEUE = "studio.estimate", "studio.merge", "inference"
+
+
+def call_worker(queue: JobQueue, task: str, kwargs: dict[str, Any], timeout: float) -> Any:
+    """Send `task` to the inference queue and wait for its reply on a Redis list (`reply_to`).
+
+    A plain BLPOP instead of Celery's result backend: thread-safe in the API's worker threads, and the
+    reply expires on its own. 503 when no worker answers in time."""
+    import json
+    import time
+    import uuid
+
+    reply_to = f"{queue.prefix}:replies:{uuid.uuid4().hex}"
+    try:
+        queue.celery.send_task(task, kwargs={**kwargs, "reply_to": reply_to}, queue=MODEL_QUEUE, ignore_result=True,
+                               expires=timeout)
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            reply = queue.redis.blpop([reply_to], timeout=max(1, min(5, int(left))))
+            if reply is not None:
+                return json.loads(reply[1])
+    except redis.RedisError as exc:
+        raise QueueUnavailable(str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 — kombu's connection errors on send
+        if isinstance(exc, APIError):
+            raise
+        raise QueueUnavailable(str(exc)) from exc
+    raise APIError(503, f"No inference worker answered within {timeout:g}s; is `studio worker --queues inference` "
+                        "running?", code="worker_unavailable")
+
+
+def send_merge(queue: JobQueue, *, version_id: str, base: str, adapter_dir: str, output_dir: str) -> None:
+    kwargs = {"version_id": version_id, "base": base, "adapter_dir": adapter_dir, "output_dir": output_dir}
+    try:
+        queue.celery.send_task(MERGE_TASK, kwargs=kwargs, queue=MODEL_QUEUE, ignore_result=True)
+    except Exception as exc:  # noqa: BLE001
+        raise QueueUnavailable(str(exc)) from exc
+
+
+def merge_state(queue: JobQueue, version_id: str) -> dict[str, Any] | None:
+    """What the merge task last reported (`worker.tasks.merge_key`), or None."""
+    import json
+
+    try:
+        raw = queue.redis.get(f"{queue.prefix}:merges:{version_id}")
+    except redis.RedisError:
+        return None
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None

@@ -95,8 +95,9 @@ class Relay:
     """The background loop; `start()` in the lifespan, `await stop()` on shutdown."""
 
     def __init__(self, *, db: Database, redis: redis_lib.Redis, prefix: str, interval: float,
-                 data_dir: Path | None = None):
+                 data_dir: Path | None = None, after_apply: Callable[[Session], Any] | None = None):
         self.db, self.redis, self.prefix, self.interval = db, redis, prefix, interval
+        self.after_apply = after_apply  # e.g. check the registry versions a `succeeded` just registered
         self.store_path = stored_path(data_dir)
         self.cursors: dict[str, str] = {}  # job id -> last stream id relayed
         self._watch: list[str] = []  # jobs whose streams the relay reads, refreshed about once a second
@@ -150,6 +151,8 @@ class Relay:
             with self.db.session() as session:
                 apply_entries(session=session, job_id=job_id, events=[e for _, e in decode_entries(entries)],
                               store_path=self.store_path)
+                if self.after_apply is not None:
+                    self.after_apply(session)
             self.cursors[job_id] = entries[-1][0]
             read += len(entries)
         return read

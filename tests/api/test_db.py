@@ -14,7 +14,8 @@ from backend.db.migrate import upgrade_database
 from backend.db.models import Base, Checkpoint, Job, JobEvent
 from backend.db.session import Database
 
-TABLES = {"files", "jobs", "job_events", "checkpoints"}
+TABLES = {"files", "jobs", "job_events", "checkpoints", "adapters", "adapter_versions", "adapter_aliases",
+          "alias_events"}
 
 
 @pytest.fixture

@@ -70,16 +70,22 @@ def test_relay_persists_events_and_updates_the_job(jobs_client, create, db, redi
     assert body["trained_tokens"] == 12345 and body["trainable_params"] == 4096
     assert body["hyperparameters"] == {"n_epochs": 1, "batch_size": 4, "learning_rate_multiplier": None,
                                        "learning_rate": 2e-4}
-    assert body["fine_tuned_model"] == f"ft:studio-tiny-llama:mine:{job_id.removeprefix('ftjob-')}"
+    # The registry took the job as version 1 of the adapter named by its suffix; `/out` has no artifact yet,
+    # so the version stays pending until checked.
+    assert body["fine_tuned_model"] == "mine:1"
+    assert body["adapter"] == {"name": "mine", "version": 1, "status": "pending", "model": "mine:1"}
     assert body["progress"] == {"step": 10, "total_steps": 10, "eta_seconds": None}
     assert body["estimated_finish"] is None
 
 
-def test_fine_tuned_model_names_the_tuning_type_without_a_suffix(jobs_client, create, db, redis, worker, job_settings):
-    job_id = create(tuning={"type": "dora"})["id"]
-    worker.status(job_id, "succeeded", result=worker.success_result("/out"))
-    run_relay(db, redis, job_id, job_settings)
-    assert jobs_client.get(f"{JOBS}/{job_id}").json()["fine_tuned_model"].startswith("ft:studio-tiny-llama:dora:")
+def test_without_a_suffix_the_adapter_is_named_after_model_and_method(jobs_client, create, db, redis, worker,
+                                                                      job_settings):
+    first, second = (create(tuning={"type": "dora"})["id"] for _ in range(2))
+    for job_id in (first, second):
+        worker.status(job_id, "succeeded", result=worker.success_result("/out"))
+        run_relay(db, redis, job_id, job_settings)
+    assert jobs_client.get(f"{JOBS}/{first}").json()["fine_tuned_model"] == "studio-tiny-llama-dora:1"
+    assert jobs_client.get(f"{JOBS}/{second}").json()["fine_tuned_model"] == "studio-tiny-llama-dora:2"
 
 
 def test_failed_status_sets_the_error(jobs_client, create, db, redis, worker, job_settings):

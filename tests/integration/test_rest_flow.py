@@ -173,7 +173,8 @@ def test_cancel_a_running_job(client, training_file):
 
 
 def test_pause_then_resume_continues_from_the_checkpoint(client, training_file):
-    job = create_job(client, training_file, steps=30)
+    steps_total = 150  # long enough that the pause always lands before the end, even on a fast machine
+    job = create_job(client, training_file, steps=steps_total, save_steps=25)
     wait_for(client, job["id"], lambda j: j["progress"]["step"] >= 6)
     assert client.post(f"/v1/fine_tuning/jobs/{job['id']}/pause").status_code == 200
     paused = wait_for(client, job["id"], lambda j: j["status"] == "paused")
@@ -183,8 +184,8 @@ def test_pause_then_resume_continues_from_the_checkpoint(client, training_file):
     events, status = sse(client, job["id"])
     assert status == "succeeded"
     steps = metric_steps(events)
-    assert steps == sorted(steps) and steps[-1] == 30 and len(steps) == len(set(steps)) == 30
-    assert 0 < paused_at < 30
+    assert steps == sorted(steps) and steps[-1] == steps_total and len(steps) == len(set(steps)) == steps_total
+    assert 0 < paused_at < steps_total
 
 
 def test_api_restart_mid_job_loses_and_repeats_no_event(stack, client, training_file):

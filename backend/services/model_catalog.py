@@ -1,0 +1,50 @@
+"""What `GET /v1/models` lists: base models, then adapters (`name` = latest ready, `name:N`, `name@alias`)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.api.errors import APIError
+from backend.db.models import AdapterAlias, AdapterVersion
+from backend.schemas.registry import ModelObject
+from backend.services.models import BaseModelInfo, find_base_model, list_base_models
+from backend.services.registry import find_version, ready_versions, version_ref
+from backend.settings import Settings
+
+
+def base_object(info: BaseModelInfo) -> ModelObject:
+    return ModelObject(id=info.id, created=info.created, owned_by=info.owned_by, kind="base",
+                       model_type=info.model_type, modules=info.modules or None)
+
+
+def adapter_object(model_id: str, version: AdapterVersion) -> ModelObject:
+    return ModelObject(id=model_id, created=version.created_at, owned_by="studio", parent=version.base_model,
+                       kind="adapter", adapter={"name": version.adapter_name, "version": version.version,
+                                                "method": version.method, "model": version_ref(version)})
+
+
+def list_models(*, session: Session, settings: Settings) -> list[ModelObject]:
+    out = [base_object(info) for info in list_base_models(settings=settings)]
+    versions = ready_versions(session)
+    latest: dict[str, AdapterVersion] = {}
+    for version in versions:  # ordered by (name, version): the last one seen is the newest
+        latest[version.adapter_name] = version
+    by_key = {(v.adapter_name, v.version): v for v in versions}
+    for name, version in latest.items():
+        out.append(adapter_object(name, version))
+    out.extend(adapter_object(version_ref(v), v) for v in versions)
+    for alias in session.scalars(select(AdapterAlias).order_by(AdapterAlias.adapter_name, AdapterAlias.alias)):
+        if (target := by_key.get((alias.adapter_name, alias.version))) is not None:
+            out.append(adapter_object(f"{alias.adapter_name}@{alias.alias}", target))
+    return out
+
+
+def get_model(*, session: Session, settings: Settings, model: str) -> ModelObject:
+    version = find_version(session=session, settings=settings, model=model)
+    if version is not None:
+        return adapter_object(model, version)
+    base = find_base_model(settings=settings, ref=model)
+    if base is not None and base.owned_by != "hub":
+        return base_object(base)
+    raise APIError(404, f"The model '{model}' does not exist.", param="model", code="model_not_found")

@@ -1,0 +1,352 @@
+"""The adapter registry: every successful job becomes a version of a named adapter, with its lineage.
+
+A version is registered `pending` when the relay stores the job's `succeeded` status, then checked
+(`finalize_version`): its `studio.json` read, every file it lists present with the same sha256, and its
+serving-compatibility flags computed. Then it is `ready` (servable, downloadable) or `failed` (with why).
+Model references (`name`, `name:3`, `name@prod`, a base model) resolve here for inference and merges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backend.api.errors import APIError, not_found
+from backend.db.ids import new_id
+from backend.db.models import Adapter, AdapterAlias, AdapterVersion, AliasEvent, Job, now
+from backend.services.models import find_base_model
+from backend.settings import Settings
+
+LINEAGE_FILE = "studio.json"
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
+ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,63}")
+LORA_TYPES = {"LORA"}  # what vLLM and LoRAX serve as adapters; other PEFT types need a merge first
+
+
+# ---------------------------------------------------------------------------------------------------
+# Names and paths
+
+
+def adapter_name_for(job: Job, method: str) -> str:
+    """The job's `suffix`, else `<base model's last path part>-<method>`, in registry spelling."""
+    raw = job.suffix or f"{Path(job.model.rstrip('/')).name or 'model'}-{method}"
+    name = re.sub(r"[^a-z0-9._-]+", "-", raw.lower()).strip("-._") or "adapter"
+    return name[:128]
+
+
+def absolute(settings: Settings, path: str) -> Path:
+    """Stored paths are relative to the data dir when they lie inside it."""
+    return Path(path) if Path(path).is_absolute() else settings.data_dir / path
+
+
+def relative(settings: Settings, path: str | Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(settings.data_dir.resolve()))
+    except ValueError:
+        return str(path)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Registering and checking versions
+
+
+def register_job_version(*, session: Session, job: Job, method: str,
+                         store_path: Callable[[str], str] = str) -> AdapterVersion:
+    """Add a `pending` version for a succeeded job (idempotent: one version per job)."""
+    existing = session.scalars(select(AdapterVersion).where(AdapterVersion.job_id == job.id)).first()
+    if existing is not None:
+        return existing
+    name = adapter_name_for(job, method)
+    if session.get(Adapter, name) is None:
+        session.add(Adapter(name=name, created_at=now()))
+        session.flush()
+    latest = session.scalar(select(func.max(AdapterVersion.version)).where(AdapterVersion.adapter_name == name))
+    version = AdapterVersion(id=new_id("adv"), adapter_name=name, version=(latest or 0) + 1, status="pending",
+                             job_id=job.id, base_model=job.model, method=method,
+                             path=store_path(str(job.output_dir or "")), created_at=now())
+    session.add(version)
+    session.flush()
+    job.fine_tuned_model = version_ref(version)
+    return version
+
+
+def version_ref(version: AdapterVersion) -> str:
+    return f"{version.adapter_name}:{version.version}"
+
+
+def finalize_pending(*, session: Session, settings: Settings) -> int:
+    """Check every `pending` version; returns how many were settled."""
+    pending = list(session.scalars(select(AdapterVersion).where(AdapterVersion.status == "pending")))
+    for version in pending:
+        finalize_version(session=session, settings=settings, version=version)
+    if pending:
+        session.commit()
+    return len(pending)
+
+
+def finalize_version(*, session: Session, settings: Settings, version: AdapterVersion) -> None:
+    """pending → ready (files match the lineage's hashes) or failed (the reason in `error`)."""
+    folder = absolute(settings, version.path)
+    try:
+        lineage = json.loads((folder / LINEAGE_FILE).read_text(encoding="utf-8"))
+        mismatched = [rel for rel, digest in (lineage.get("files") or {}).items()
+                      if not _same_file(folder / rel, digest)]
+    except (OSError, ValueError, AttributeError) as exc:
+        version.status = "failed"
+        version.error = {"code": "artifact_missing", "message": f"The artifact's {LINEAGE_FILE} is unreadable: {exc}"}
+        return
+    if mismatched:
+        version.status = "failed"
+        version.error = {"code": "artifact_corrupt",
+                         "message": f"Files differ from their recorded sha256: {', '.join(mismatched[:5])}"}
+        return
+    job = session.get(Job, version.job_id) if version.job_id else None
+    lineage["job_id"] = version.job_id
+    if job is not None:
+        ids = {"training": job.training_file, "validation": job.validation_file}
+        for dataset in lineage.get("datasets") or []:
+            dataset["file_id"] = ids.get(dataset.get("role"))
+    version.lineage = lineage
+    version.artifact = (lineage.get("method") or {}).get("artifact")
+    version.flags = serving_flags(folder, lineage, settings.max_lora_rank)
+    version.status, version.error = "ready", None
+
+
+def _same_file(path: Path, digest: str) -> bool:
+    if not path.is_file():
+        return False
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            sha.update(block)
+    return sha.hexdigest() == digest
+
+
+def serving_flags(folder: Path, lineage: dict[str, Any], max_lora_rank: int) -> dict[str, Any]:
+    """What adapter servers (vLLM, LoRAX) will say: they refuse non-LoRA adapters, adapters that carry
+    full modules (`modules_to_save`), a resized vocabulary, and ranks above their `max_lora_rank`."""
+    try:
+        config = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    peft_type = config.get("peft_type")
+    ranks = [config.get("r")] + list((config.get("rank_pattern") or {}).values())
+    rank = max((r for r in ranks if isinstance(r, int)), default=None)
+    modules_to_save = bool(config.get("modules_to_save"))
+    resized = _vocabulary_resized(folder, lineage)
+    flags = {
+        "peft_type": peft_type,
+        "rank": rank,
+        "modules_to_save": modules_to_save,
+        "resized_vocabulary": resized,
+        "rank_above_max": bool(rank and rank > max_lora_rank),
+        "max_lora_rank": max_lora_rank,
+    }
+    reasons = []
+    if peft_type not in LORA_TYPES:
+        reasons.append(f"{peft_type or (lineage.get('method') or {}).get('artifact')} is not a LoRA adapter")
+    if config.get("use_dora"):
+        reasons.append("DoRA adapters are not served by vLLM")
+    if modules_to_save:
+        reasons.append("it carries full modules (modules_to_save)")
+    if resized:
+        reasons.append("the vocabulary was resized")
+    if flags["rank_above_max"]:
+        reasons.append(f"rank {rank} is above max_lora_rank {max_lora_rank}")
+    flags["adapter_servable"] = not reasons
+    flags["reasons"] = reasons
+    return flags
+
+
+def _vocabulary_resized(folder: Path, lineage: dict[str, Any]) -> bool:
+    """The artifact's tokenizer or embedding differs in size from its base's configured vocabulary."""
+    base_path = (lineage.get("base_model") or {}).get("path")
+    try:
+        base_vocab = json.loads((Path(base_path) / "config.json").read_text(encoding="utf-8")).get("vocab_size")
+    except (OSError, ValueError, TypeError):
+        return False
+    try:
+        own = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("vocab_size")
+    except (OSError, ValueError):
+        own = None
+    return isinstance(base_vocab, int) and isinstance(own, int) and own != base_vocab
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading
+
+
+def get_adapter(*, session: Session, name: str) -> Adapter:
+    adapter = session.get(Adapter, name)
+    if adapter is None:
+        raise not_found("adapter", name, "name")
+    return adapter
+
+
+def get_version(*, session: Session, name: str, version: int) -> AdapterVersion:
+    row = session.scalars(select(AdapterVersion).where(AdapterVersion.adapter_name == name,
+                                                       AdapterVersion.version == version)).first()
+    if row is None:
+        get_adapter(session=session, name=name)
+        raise APIError(404, f"Adapter '{name}' has no version {version}.", param="version",
+                       code="adapter_version_not_found")
+    return row
+
+
+def list_adapters(*, session: Session, after: str | None, limit: int) -> tuple[list[Adapter], bool]:
+    """Alphabetical; `after` is the last name of the previous page."""
+    query = select(Adapter).order_by(Adapter.name)
+    if after:
+        query = query.where(Adapter.name > after)
+    rows = list(session.scalars(query.limit(limit + 1)))
+    return rows[:limit], len(rows) > limit
+
+
+def ready_versions(session: Session) -> list[AdapterVersion]:
+    return list(session.scalars(select(AdapterVersion).where(AdapterVersion.status == "ready")
+                                .order_by(AdapterVersion.adapter_name, AdapterVersion.version)))
+
+
+def adapter_refs(*, session: Session, job_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """`{job_id: {name, version, status, model}}` for the jobs that produced a version."""
+    if not job_ids:
+        return {}
+    rows = session.scalars(select(AdapterVersion).where(AdapterVersion.job_id.in_(job_ids)))
+    return {row.job_id: {"name": row.adapter_name, "version": row.version, "status": row.status,
+                         "model": version_ref(row)} for row in rows}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Aliases and deletion
+
+
+def set_alias(*, session: Session, name: str, alias: str, version: int, actor: str = "anonymous") -> AdapterAlias:
+    """Point `name@alias` at `version` and append the move to the alias history."""
+    if not ALIAS.fullmatch(alias) or alias.isdigit():
+        raise APIError(400, "An alias starts with a letter and has at most 64 letters, digits, '.', '_' or '-'.",
+                       param="alias", code="invalid_alias")
+    target = get_version(session=session, name=name, version=version)
+    if target.status != "ready":
+        raise APIError(400, f"Version {version} of '{name}' is {target.status}; only ready versions take aliases.",
+                       param="version", code="adapter_version_not_ready")
+    row = session.get(AdapterAlias, (name, alias))
+    previous = row.version if row else None
+    if row is None:
+        row = AdapterAlias(adapter_name=name, alias=alias, version=version, updated_at=now())
+        session.add(row)
+    else:
+        row.version, row.updated_at = version, now()
+    session.add(AliasEvent(adapter_name=name, alias=alias, version=version, previous_version=previous,
+                           actor=actor, created_at=now()))
+    session.commit()
+    return row
+
+
+def alias_history(*, session: Session, name: str) -> list[AliasEvent]:
+    return list(session.scalars(select(AliasEvent).where(AliasEvent.adapter_name == name).order_by(AliasEvent.id)))
+
+
+def delete_version(*, session: Session, name: str, version: int, actor: str = "anonymous") -> None:
+    """Remove a version from the registry; aliases pointing at it go too (recorded in the history).
+
+    The files stay in the job's folder: the job and its lineage still refer to them."""
+    row = get_version(session=session, name=name, version=version)
+    for alias in list(session.scalars(select(AdapterAlias).where(AdapterAlias.adapter_name == name,
+                                                                 AdapterAlias.version == version))):
+        session.add(AliasEvent(adapter_name=name, alias=alias.alias, version=None, previous_version=version,
+                               actor=actor, created_at=now()))
+        session.delete(alias)
+    session.delete(row)
+    session.commit()
+
+
+def delete_adapter(*, session: Session, name: str, actor: str = "anonymous") -> None:
+    adapter = get_adapter(session=session, name=name)
+    for alias in adapter.aliases:
+        session.add(AliasEvent(adapter_name=name, alias=alias.alias, version=None, previous_version=alias.version,
+                               actor=actor, created_at=now()))
+    session.delete(adapter)
+    session.commit()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Resolving model references (inference, merges)
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """What an inference worker loads: `base` (a model ref the worker resolves, or a full model folder)
+    plus, for adapters, the artifact folder and a stable key for peft's multi-adapter cache."""
+
+    id: str
+    base: str
+    adapter_path: str | None = None
+    adapter_key: str | None = None
+    artifact: str = "base"  # base | peft | bottleneck | full
+
+    def to_task(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def find_version(*, session: Session, settings: Settings, model: str) -> AdapterVersion | None:
+    """The version `model` names (`name`, `name:N`, `name@alias`), or None when it names no adapter."""
+    name, version, alias = model, None, None
+    if "@" in model:
+        name, _, alias = model.partition("@")
+    elif re.fullmatch(r".+:\d+", model):
+        name, _, number = model.rpartition(":")
+        version = int(number)
+    if not NAME.fullmatch(name) or session.get(Adapter, name) is None:
+        return None
+    if alias is not None:
+        row = session.get(AdapterAlias, (name, alias))
+        if row is None:
+            raise APIError(404, f"Adapter '{name}' has no alias '{alias}'.", param="model", code="model_not_found")
+        version = row.version
+    query = select(AdapterVersion).where(AdapterVersion.adapter_name == name)
+    if version is not None:
+        found = session.scalars(query.where(AdapterVersion.version == version)).first()
+    else:  # the newest version that is (or may become) ready
+        found = session.scalars(query.where(AdapterVersion.status.in_(("ready", "pending")))
+                                .order_by(AdapterVersion.version.desc())).first()
+    if found is None:
+        raise APIError(404, f"Adapter '{name}' has no {'version ' + str(version) if version else 'ready version'}.",
+                       param="model", code="model_not_found")
+    if found.status == "pending":
+        finalize_version(session=session, settings=settings, version=found)
+        session.commit()
+    if found.status != "ready":
+        raise APIError(400, f"Version {found.version} of '{name}' is {found.status} and cannot be used.",
+                       param="model", code="model_not_ready")
+    return found
+
+
+def served_version(settings: Settings, version: AdapterVersion, requested: str) -> ServedModel:
+    path = str(absolute(settings, version.path))
+    if version.artifact == "full":
+        return ServedModel(id=requested, base=path, artifact="full")
+    return ServedModel(id=requested, base=version.base_model, adapter_path=path,
+                       adapter_key=version_ref(version), artifact=version.artifact or "peft")
+
+
+def resolve_served_model(*, session: Session, settings: Settings, model: str) -> ServedModel:
+    """`model` as a client wrote it → what to load; 404 `model_not_found` when it names nothing."""
+    model = (model or "").strip()
+    if not model:
+        raise APIError(400, "`model` is required.", param="model", code="missing_model")
+    version = find_version(session=session, settings=settings, model=model)
+    if version is not None:
+        return served_version(settings, version, model)
+    base = find_base_model(settings=settings, ref=model)
+    if base is not None:
+        return ServedModel(id=model, base=base.ref)
+    raise APIError(404, f"The model '{model}' does not exist: use a base model or an adapter from GET /v1/models "
+                        "(`name`, `name:version` or `name@alias`).", param="model", code="model_not_found")

@@ -1,0 +1,96 @@
+"""Registry rows → wire objects, and the merge lifecycle (queue it, fold in what the worker reported)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.api.errors import APIError
+from backend.db.models import Adapter, AdapterAlias, AdapterVersion
+from backend.schemas.registry import AdapterObject, AdapterVersionObject, MergeState
+from backend.services import queue as queue_calls
+from backend.services.queue import JobQueue
+from backend.services.registry import absolute, version_ref
+from backend.settings import Settings
+
+MERGE_ACTIVE = ("queued", "running")
+
+
+def version_public(row: AdapterVersion, aliases: list[str] | None = None) -> AdapterVersionObject:
+    merge = None
+    if row.merge_status:
+        download = (f"/v1/adapters/{row.adapter_name}/versions/{row.version}/download?artifact=merged"
+                    if row.merge_status == "succeeded" else None)
+        merge = MergeState(status=row.merge_status, error=row.merge_error, download=download)
+    return AdapterVersionObject(
+        id=row.id, name=row.adapter_name, version=row.version, model=version_ref(row), status=row.status,
+        job_id=row.job_id, base_model=row.base_model, method=row.method, artifact=row.artifact,
+        aliases=aliases or [], flags=row.flags, lineage=row.lineage, error=row.error, merge=merge,
+        created_at=row.created_at)
+
+
+def aliases_by_version(session: Session, name: str) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for row in session.scalars(select(AdapterAlias).where(AdapterAlias.adapter_name == name)
+                               .order_by(AdapterAlias.alias)):
+        out.setdefault(row.version, []).append(row.alias)
+    return out
+
+
+def adapter_public(session: Session, adapter: Adapter, *, with_lineage: bool = True) -> AdapterObject:
+    by_version = aliases_by_version(session, adapter.name)
+    versions = [version_public(v, by_version.get(v.version)) for v in adapter.versions]
+    if not with_lineage:
+        for version in versions:
+            version.lineage = None
+    ready = [v for v in adapter.versions if v.status == "ready"]
+    latest = (ready or adapter.versions or [None])[-1]
+    return AdapterObject(
+        id=adapter.name, name=adapter.name, created_at=adapter.created_at,
+        latest_version=latest.version if latest else None, base_model=latest.base_model if latest else None,
+        aliases={alias: version for version, names in by_version.items() for alias in names}, versions=versions)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Merges
+
+
+def merged_dir(settings: Settings, row: AdapterVersion) -> Path:
+    return settings.data_dir / "merged" / f"{row.adapter_name}-v{row.version}"
+
+
+def start_merge(*, session: Session, settings: Settings, queue: JobQueue, row: AdapterVersion) -> AdapterVersion:
+    """Queue a merge of a ready, mergeable PEFT version (a second request while one runs changes nothing)."""
+    if row.status != "ready":
+        raise APIError(400, f"Version {row.version} of '{row.adapter_name}' is {row.status}; only ready versions "
+                            "can be merged.", param="version", code="adapter_version_not_ready")
+    method = (row.lineage or {}).get("method") or {}
+    if row.artifact == "full":
+        raise APIError(400, f"'{version_ref(row)}' was trained with {row.method}: it is already a full model "
+                            "(download it as is).", param="version", code="not_mergeable")
+    if row.artifact != "peft" or not method.get("mergeable"):
+        raise APIError(400, f"'{version_ref(row)}' ({row.method}) cannot be merged into its base: prompt-based "
+                            "methods and bottleneck adapters add modules instead of changing weights.",
+                       param="version", code="not_mergeable")
+    if row.merge_status in MERGE_ACTIVE:
+        return row
+    output = merged_dir(settings, row)
+    queue_calls.send_merge(queue, version_id=row.id, base=row.base_model,
+                           adapter_dir=str(absolute(settings, row.path)), output_dir=str(output))
+    row.merge_status, row.merge_error, row.merge_path = "queued", None, str(output)
+    session.commit()
+    return row
+
+
+def sync_merge(*, session: Session, queue: JobQueue, row: AdapterVersion) -> AdapterVersion:
+    """Fold the merge task's last report into the row (workers never write the database)."""
+    if row.merge_status not in MERGE_ACTIVE:
+        return row
+    state = queue_calls.merge_state(queue, row.id)
+    if state and state.get("status") in ("running", "succeeded", "failed") and state["status"] != row.merge_status:
+        row.merge_status = state["status"]
+        row.merge_error = state.get("error")
+        session.commit()
+    return row
