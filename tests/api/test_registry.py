@@ -1,0 +1,228 @@
+"""The adapter registry over REST, with a real trained artifact: a succeeded job becomes a version whose
+files match its lineage; download, aliases (with history), /v1/models, model references, deletion."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from backend.services import registry
+from backend.services.relay import relay_once
+from tests.api.jobs_support import *  # noqa: F403 — fixtures
+from tests.helpers import job as job_body
+
+ADAPTERS = "/v1/adapters"
+
+
+@pytest.fixture(scope="module")
+def lora_artifact(tiny_model, chat_file, tmp_path_factory) -> Path:
+    """A real LoRA artifact (r=4, 2 steps) on the tiny local Llama, trained once for the module."""
+    from worker.finetune.spec import parse_spec
+    from worker.finetune.train import run
+
+    out = tmp_path_factory.mktemp("artifact") / "output"
+    spec = parse_spec(job_body(tiny_model, chat_file, tuning={"type": "lora", "r": 4}, training={"max_steps": 2}))
+    assert run(spec, output_dir=out, checkpoint_dir=out.parent / "ckpt").status == "succeeded"
+    return out
+
+
+@pytest.fixture
+def succeed(jobs_client, create, db, redis, worker, job_settings, lora_artifact):
+    """`succeed(**job_overrides)` → the job after its worker 'trained' it (the real artifact copied in place)."""
+
+    def _succeed(artifact: Path | None = lora_artifact, **overrides) -> dict:
+        created = create(**overrides)
+        output = job_settings.jobs_dir / created["id"] / "output"
+        if artifact is not None:
+            shutil.copytree(artifact, output)
+        worker.status(created["id"], "running")
+        worker.status(created["id"], "succeeded", result=worker.success_result(str(output)))
+        with db.session() as session:
+            relay_once(session, redis, created["id"], data_dir=job_settings.data_dir)
+            registry.finalize_pending(session=session, settings=job_settings)
+        return jobs_client.get(f"/v1/fine_tuning/jobs/{created['id']}").json()
+
+    return _succeed
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_a_succeeded_job_becomes_a_ready_version_with_its_lineage(jobs_client, succeed, chat_file_id):
+    done = succeed(suffix="support-bot")
+    assert done["fine_tuned_model"] == "support-bot:1"
+    assert done["adapter"] == {"name": "support-bot", "version": 1, "status": "ready", "model": "support-bot:1"}
+    version = jobs_client.get(f"{ADAPTERS}/support-bot/versions/1").json()
+    assert version["status"] == "ready" and version["artifact"] == "peft" and version["method"] == "lora"
+    lineage = version["lineage"]
+    assert lineage["job_id"] == done["id"] and lineage["seed"] == 7
+    assert lineage["datasets"][0]["file_id"] == chat_file_id and len(lineage["datasets"][0]["sha256"]) == 64
+    assert {"adapter_config.json", "adapter_model.safetensors", "README.md"} <= set(lineage["files"])
+    assert lineage["libraries"]["peft"] and lineage["base_model"]["revision"]
+    assert version["flags"]["peft_type"] == "LORA" and version["flags"]["rank"] == 4
+    assert version["flags"]["adapter_servable"] is True and version["flags"]["rank_above_max"] is False
+
+    second = succeed(suffix="support-bot")
+    assert second["fine_tuned_model"] == "support-bot:2"
+    adapter = jobs_client.get(f"{ADAPTERS}/support-bot").json()
+    assert [v["version"] for v in adapter["versions"]] == [1, 2] and adapter["latest_version"] == 2
+    listed = jobs_client.get(ADAPTERS).json()
+    assert [a["name"] for a in listed["data"]] == ["support-bot"] and listed["data"][0]["versions"][0]["lineage"] is None
+
+
+def test_download_streams_the_artifact_and_its_hashes_match_the_lineage(jobs_client, succeed, tiny_model):
+    succeed(suffix="dl")
+    lineage = jobs_client.get(f"{ADAPTERS}/dl/versions/1").json()["lineage"]
+    response = jobs_client.get(f"{ADAPTERS}/dl/versions/1/download")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/gzip"
+    assert 'filename="dl-v1.tar.gz"' in response.headers["content-disposition"]
+    with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as archive:
+        files = {m.name.removeprefix("dl-v1/"): archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()}
+    assert {name: sha256(data) for name, data in files.items() if name in lineage["files"]} == lineage["files"]
+    assert json.loads(files["studio.json"])["files"] == lineage["files"]
+
+    zipped = jobs_client.get(f"{ADAPTERS}/dl/versions/1/download", params={"format": "zip"})
+    assert zipped.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(zipped.content)) as archive:
+        assert sha256(archive.read("dl-v1/adapter_model.safetensors")) == lineage["files"]["adapter_model.safetensors"]
+
+
+def test_a_downloaded_version_loads_with_plain_peft(jobs_client, succeed, tiny_model, tmp_path):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    succeed(suffix="plain")
+    data = jobs_client.get(f"{ADAPTERS}/plain/versions/1/download").content
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        archive.extractall(tmp_path, filter="data")
+    folder = tmp_path / "plain-v1"
+    config = json.loads((folder / "adapter_config.json").read_text())
+    assert Path(config["base_model_name_or_path"]).resolve() == Path(tiny_model).resolve()
+    base = AutoModelForCausalLM.from_pretrained(config["base_model_name_or_path"])
+    ids = torch.tensor([[5, 17, 33, 2, 9]])
+    with torch.no_grad():
+        before = base(ids).logits
+        model = PeftModel.from_pretrained(base, str(folder))
+        after = model(ids).logits
+        with model.disable_adapter():
+            assert torch.equal(model(ids).logits, before)
+    assert torch.isfinite(after).all() and after.shape == before.shape
+
+
+def test_a_corrupted_artifact_makes_the_version_failed(jobs_client, succeed, lora_artifact, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(lora_artifact, broken)
+    (broken / "adapter_model.safetensors").write_bytes(b"not the trained weights")
+    succeed(artifact=broken, suffix="broken")
+    version = jobs_client.get(f"{ADAPTERS}/broken/versions/1").json()
+    assert version["status"] == "failed" and version["error"]["code"] == "artifact_corrupt"
+    assert "adapter_model.safetensors" in version["error"]["message"]
+    error = jobs_client.get(f"{ADAPTERS}/broken/versions/1/download").json()["error"]
+    assert error["code"] == "adapter_version_not_ready"
+
+    succeed(artifact=None, suffix="missing")
+    assert jobs_client.get(f"{ADAPTERS}/missing/versions/1").json()["error"]["code"] == "artifact_missing"
+
+
+def test_aliases_move_and_keep_an_append_only_history(jobs_client, succeed):
+    succeed(suffix="bot")
+    succeed(suffix="bot")
+    put = jobs_client.put(f"{ADAPTERS}/bot/aliases/production", json={"version": 1})
+    assert put.status_code == 200 and put.json() == {"object": "adapter.alias", "name": "bot", "alias": "production",
+                                                      "version": 1, "model": "bot@production"}
+    assert jobs_client.put(f"{ADAPTERS}/bot/aliases/production", json={"version": 2}).status_code == 200
+    assert jobs_client.get(f"{ADAPTERS}/bot").json()["aliases"] == {"production": 2}
+    assert jobs_client.get(f"{ADAPTERS}/bot/versions/2").json()["aliases"] == ["production"]
+    history = jobs_client.get(f"{ADAPTERS}/bot/aliases/history").json()["data"]
+    assert [(e["alias"], e["previous_version"], e["version"]) for e in history] == [
+        ("production", None, 1), ("production", 1, 2)]
+
+    missing = jobs_client.put(f"{ADAPTERS}/bot/aliases/staging", json={"version": 9})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "adapter_version_not_found"
+    bad = jobs_client.put(f"{ADAPTERS}/bot/aliases/1st", json={"version": 1})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "alias"
+    wrong_type = jobs_client.put(f"{ADAPTERS}/bot/aliases/staging", json={"version": "two"})
+    assert wrong_type.status_code in (400, 422) and "error" in wrong_type.json()
+    nobody = jobs_client.put(f"{ADAPTERS}/nobody/aliases/production", json={"version": 1})
+    assert nobody.status_code == 404 and nobody.json()["error"]["code"] == "adapter_not_found"
+
+
+def test_models_list_bases_and_ready_adapters_with_their_parent(jobs_client, succeed):
+    succeed(suffix="helper")
+    jobs_client.put(f"{ADAPTERS}/helper/aliases/prod", json={"version": 1})
+    models = {m["id"]: m for m in jobs_client.get("/v1/models").json()["data"]}
+    assert models["studio-tiny-llama"]["kind"] == "base" and models["studio-tiny-llama"]["parent"] is None
+    assert "q_proj" in models["studio-tiny-llama"]["modules"]
+    assert models["my-llama"]["owned_by"] == "local" and "no-weights" not in models
+    for ref in ("helper", "helper:1", "helper@prod"):
+        assert models[ref]["parent"] == "studio-tiny-llama" and models[ref]["object"] == "model"
+    assert jobs_client.get("/v1/models/helper@prod").json()["adapter"]["version"] == 1
+    assert jobs_client.get("/v1/models/my-llama").json()["model_type"] == "llama"
+    unknown = jobs_client.get("/v1/models/nope")
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "model_not_found"
+
+
+def test_model_references_resolve_to_what_a_worker_loads(jobs_client, succeed, db, job_settings):
+    succeed(suffix="ref")
+    succeed(suffix="ref")
+    jobs_client.put(f"{ADAPTERS}/ref/aliases/stable", json={"version": 1})
+    with db.session() as session:
+        def resolve(model):
+            return registry.resolve_served_model(session=session, settings=job_settings, model=model)
+
+        assert resolve("ref").adapter_key == "ref:2"  # the newest ready version
+        assert resolve("ref:1").adapter_key == "ref:1"
+        stable = resolve("ref@stable")
+        assert stable.adapter_key == "ref:1" and stable.base == "studio-tiny-llama" and stable.artifact == "peft"
+        assert Path(stable.adapter_path, "adapter_config.json").is_file()
+        assert resolve("studio-tiny-llama").adapter_path is None
+        assert resolve("my-llama").base == "my-llama"
+        for bad in ("ref:7", "ref@nope", "not-a-model"):
+            with pytest.raises(registry.APIError) as caught:
+                resolve(bad)
+            assert caught.value.status == 404 and caught.value.code == "model_not_found"
+
+
+def test_rank_above_the_configured_maximum_is_flagged(jobs_client, succeed, job_settings):
+    job_settings.max_lora_rank = 2
+    succeed(suffix="wide")
+    flags = jobs_client.get(f"{ADAPTERS}/wide/versions/1").json()["flags"]
+    assert flags["rank_above_max"] is True and flags["adapter_servable"] is False
+    assert any("rank 4" in reason for reason in flags["reasons"])
+
+
+def test_delete_a_version_then_the_adapter(jobs_client, succeed):
+    succeed(suffix="gone")
+    succeed(suffix="gone")
+    jobs_client.put(f"{ADAPTERS}/gone/aliases/prod", json={"version": 2})
+    deleted = jobs_client.delete(f"{ADAPTERS}/gone/versions/2")
+    assert deleted.status_code == 200 and deleted.json()["deleted"] is True
+    assert jobs_client.get(f"{ADAPTERS}/gone/versions/2").status_code == 404
+    assert jobs_client.get(f"{ADAPTERS}/gone").json()["aliases"] == {}
+    assert jobs_client.get(f"{ADAPTERS}/gone/aliases/history").json()["data"][-1]["version"] is None
+    assert jobs_client.delete(f"{ADAPTERS}/gone").status_code == 200
+    assert jobs_client.get(f"{ADAPTERS}/gone").json()["error"]["code"] == "adapter_not_found"
+    assert "gone" not in {m["id"] for m in jobs_client.get("/v1/models").json()["data"]}
+
+
+def test_merge_refuses_what_cannot_merge(jobs_client, succeed, lora_artifact, tmp_path):
+    prompt = tmp_path / "prompt"
+    shutil.copytree(lora_artifact, prompt)
+    lineage = json.loads((prompt / "studio.json").read_text())
+    lineage["method"].update(type="prompt_tuning", mergeable=False)
+    (prompt / "studio.json").write_text(json.dumps(lineage))
+    succeed(artifact=prompt, suffix="soft", tuning={"type": "prompt_tuning"})
+    refused = jobs_client.post(f"{ADAPTERS}/soft/versions/1/merge")
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "not_mergeable"
+    assert jobs_client.post(f"{ADAPTERS}/soft/versions/5/merge").status_code == 404
+    merged = jobs_client.get(f"{ADAPTERS}/soft/versions/1/download", params={"artifact": "merged"})
+    assert merged.status_code == 400 and merged.json()["error"]["code"] == "merge_not_ready"
