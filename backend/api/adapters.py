@@ -106,6 +106,13 @@ def set_adapter_alias(name: Name, alias: Alias, body: AliasUpdate, session: Sess
     return AliasObject(name=name, alias=row.alias, version=row.version, model=f"{name}@{row.alias}")
 
 
+@router.delete("/{name}/aliases/{alias}", response_model=Deleted)
+def delete_adapter_alias(name: Name, alias: Alias, session: SessionDep) -> Deleted:
+    """Remove an alias (recorded in the alias history)."""
+    service.remove_alias(session=session, name=name, alias=alias, actor=ACTOR)
+    return Deleted(id=f"{name}@{alias}", object="adapter.alias")
+
+
 @router.get("/{name}/aliases/history", response_model=AliasHistory)
 def get_alias_history(name: Name, session: SessionDep) -> AliasHistory:
     """Every alias move of this adapter, oldest first (append-only)."""

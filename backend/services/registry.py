@@ -250,6 +250,17 @@ def set_alias(*, session: Session, name: str, alias: str, version: int, actor: s
     return row
 
 
+def remove_alias(*, session: Session, name: str, alias: str, actor: str = "anonymous") -> None:
+    row = session.get(AdapterAlias, (name, alias))
+    if row is None:
+        get_adapter(session=session, name=name)
+        raise APIError(404, f"Adapter '{name}' has no alias '{alias}'.", param="alias", code="alias_not_found")
+    session.add(AliasEvent(adapter_name=name, alias=alias, version=None, previous_version=row.version, actor=actor,
+                           created_at=now()))
+    session.delete(row)
+    session.commit()
+
+
 def alias_history(*, session: Session, name: str) -> list[AliasEvent]:
     return list(session.scalars(select(AliasEvent).where(AliasEvent.adapter_name == name).order_by(AliasEvent.id)))
 

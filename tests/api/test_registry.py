@@ -155,6 +155,11 @@ def test_aliases_move_and_keep_an_append_only_history(jobs_client, succeed):
     nobody = jobs_client.put(f"{ADAPTERS}/nobody/aliases/production", json={"version": 1})
     assert nobody.status_code == 404 and nobody.json()["error"]["code"] == "adapter_not_found"
 
+    assert jobs_client.delete(f"{ADAPTERS}/bot/aliases/production").status_code == 200
+    assert jobs_client.get(f"{ADAPTERS}/bot").json()["aliases"] == {}
+    assert jobs_client.get(f"{ADAPTERS}/bot/aliases/history").json()["data"][-1]["version"] is None
+    assert jobs_client.delete(f"{ADAPTERS}/bot/aliases/production").json()["error"]["code"] == "alias_not_found"
+
 
 def test_models_list_bases_and_ready_adapters_with_their_parent(jobs_client, succeed):
     succeed(suffix="helper")
