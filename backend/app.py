@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from backend.api import adapters, estimate, events, files, health, home, jobs, models
+from backend.api import adapters, estimate, events, files, health, home, inference, jobs, models
 from backend.api.errors import install_error_handlers
 from backend.db.migrate import upgrade_database
 from backend.db.session import Database
@@ -66,4 +66,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(models.router)
     app.include_router(adapters.router)
     app.include_router(estimate.router)
+    app.include_router(inference.router)
     return app

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     relay_interval_seconds: float = Field(default=0.25, gt=0)
     sse_poll_seconds: float = Field(default=0.2, gt=0)  # how often an event stream looks for new events
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+    inference_timeout_seconds: float = Field(default=300.0, gt=0)  # a chat/completion gives up (504) after this
+    inference_max_tokens: int = Field(default=512, ge=1)  # max_tokens is capped here (and defaults to it)
     max_lora_rank: int = Field(default=64, ge=1)  # adapters above it are flagged (vLLM's --max-lora-rank)
 
     @model_validator(mode="after")

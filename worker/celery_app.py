@@ -44,7 +44,7 @@ def configure(app: Celery, redis_url: str, broker_prefix: str | None = None) -> 
         worker_enable_remote_control=True,  # ping/inspect for health checks and tests
         task_queues=(Queue("gpu"), Queue("inference")),
         task_default_queue="gpu",
-        task_routes={"studio.train": {"queue": "gpu"}},
+        task_routes={"studio.train": {"queue": "gpu"}, "studio.generate": {"queue": "inference"}},
         worker_hijack_root_logger=False,
     )
     return app
@@ -52,7 +52,7 @@ def configure(app: Celery, redis_url: str, broker_prefix: str | None = None) -> 
 
 def make_celery(redis_url: str | None = None, broker_prefix: str | None = None) -> Celery:
     """A configured app; the API can build its client with this too (it imports no torch)."""
-    app = Celery("studio", include=["worker.tasks"])
+    app = Celery("studio", include=["worker.tasks", "worker.inference"])
     return configure(app, redis_url or redis_url_from_env(), broker_prefix)
 
 

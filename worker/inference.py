@@ -1,0 +1,141 @@
+"""`studio.generate` (queue `inference`): run one chat or completion and stream it to Redis.
+
+Contract with the API (`backend/services/inference.py` reads the same keys):
+
+- The API sends kwargs `request_id, served ({id, base, adapter_path, adapter_key, artifact}), kind
+  ("chat" | "completion"), messages | prompt, params ({max_tokens, temperature, top_p, stop, seed})`.
+- `{prefix}:gen:{request_id}` — a Redis Stream; each entry has one field `event` = JSON:
+  `{"type": "delta", "text"}` …, then `{"type": "done", "finish_reason", "usage"}` or
+  `{"type": "error", "status", "code", "message"}` (`status` is the HTTP status the API answers with).
+  The key expires 10 minutes after its last write.
+- `{prefix}:inference:workers` — a sorted set: a worker consuming `inference` scores its hostname with
+  Redis' clock every 5 s. Celery's ping is no liveness test here: a solo worker busy generating does
+  not answer it, yet it is alive and will take the next request.
+
+One `ModelCache` per worker process keeps bases loaded between requests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+from celery.signals import worker_ready, worker_shutdown
+
+from . import events as ev
+from .celery_app import app
+
+log = logging.getLogger("studio.inference")
+STREAM_TTL_SECONDS = 600
+HEARTBEAT_SECONDS = 5
+_cache = None
+_heartbeat: dict[str, Any] = {}
+
+
+def gen_key(request_id: str, prefix: str | None = None) -> str:
+    return f"{ev.key_prefix(prefix)}:gen:{request_id}"
+
+
+def workers_key(prefix: str | None = None) -> str:
+    return f"{ev.key_prefix(prefix)}:inference:workers"
+
+
+def model_cache():
+    """This process's cache (created on first use, so importing the module stays torch-free)."""
+    global _cache
+    if _cache is None:
+        from .finetune.generate import ModelCache
+
+        _cache = ModelCache()
+    return _cache
+
+
+@app.task(name="studio.generate", bind=True, acks_late=False, ignore_result=True)
+def generate(self, request_id: str, served: dict, kind: str, params: dict,
+             messages: list[dict] | None = None, prompt: str | None = None) -> dict[str, Any]:
+    """Stream one answer's deltas to `{prefix}:gen:{request_id}`, then `done` or `error`."""
+    redis = ev.connect(self.app.conf.broker_url)
+    key = gen_key(request_id)
+    try:
+        done = _run(lambda event: _write(redis, key, event), served, kind, params, messages, prompt)
+        return {"status": "done" if done else "error"}
+    finally:
+        redis.close()
+
+
+def _run(write, served: dict, kind: str, params: dict, messages, prompt) -> bool:
+    import torch
+
+    from .finetune.generate import Finished, GenerationError, SamplingParams, Served, stream_generate
+    from .finetune.models import ModelError
+
+    try:
+        items = stream_generate(model_cache(), Served.from_dict(served),
+                                messages=messages if kind == "chat" else None,
+                                prompt=prompt if kind != "chat" else None, params=SamplingParams.from_dict(params))
+        for item in items:
+            if isinstance(item, Finished):
+                write({"type": "done", "finish_reason": item.finish_reason, "usage": item.usage})
+            else:
+                write({"type": "delta", "text": item})
+        return True
+    except GenerationError as exc:
+        write({"type": "error", "status": 400, "code": exc.code, "message": str(exc)})
+    except ModelError as exc:
+        write({"type": "error", "status": 503, "code": "model_unavailable", "message": str(exc)})
+    except torch.OutOfMemoryError:
+        write({"type": "error", "status": 503, "code": "out_of_memory",
+               "message": "The inference worker ran out of memory; retry with a shorter prompt or max_tokens."})
+    except Exception as exc:  # logged here; the caller gets a 500 without a traceback
+        log.exception("generation failed")
+        write({"type": "error", "status": 500, "code": "generation_error", "message": type(exc).__name__})
+    return False
+
+
+def _write(redis, key: str, event: dict[str, Any]) -> None:
+    pipe = redis.pipeline(transaction=False)
+    pipe.xadd(key, {"event": json.dumps(event)})
+    pipe.expire(key, STREAM_TTL_SECONDS)
+    pipe.execute()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Liveness for the API: a heartbeat while this worker consumes the inference queue
+
+
+@worker_ready.connect
+def _start_heartbeat(sender=None, **_kwargs) -> None:
+    if "inference" not in (sender.app.amqp.queues.consume_from or {}):
+        return
+    redis, stop, name = ev.connect(sender.app.conf.broker_url), threading.Event(), sender.hostname
+
+    def beat() -> None:
+        while True:
+            try:
+                now = redis.time()[0]
+                redis.pipeline(transaction=False).zadd(workers_key(), {name: now}).zremrangebyscore(
+                    workers_key(), "-inf", now - 60).execute()
+            except Exception:  # Redis restarting: the next beat tries again
+                log.warning("inference heartbeat failed", exc_info=True)
+            if stop.wait(HEARTBEAT_SECONDS):
+                return
+
+    thread = threading.Thread(target=beat, name="studio-inference-heartbeat", daemon=True)
+    thread.start()
+    _heartbeat.update(redis=redis, stop=stop, name=name, thread=thread)
+
+
+@worker_shutdown.connect
+def _stop_heartbeat(**_kwargs) -> None:
+    if not _heartbeat:
+        return
+    _heartbeat["stop"].set()
+    _heartbeat["thread"].join(timeout=2)
+    try:
+        _heartbeat["redis"].zrem(workers_key(), _heartbeat["name"])
+    except Exception:
+        log.warning("could not remove the inference heartbeat", exc_info=True)
+    _heartbeat["redis"].close()
+    _heartbeat.clear()
