@@ -1,0 +1,2 @@
+// The compare feature: what routes may use.
+export { Compare } from "./components/Compare";

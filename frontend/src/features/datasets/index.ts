@@ -1,0 +1,5 @@
+// The datasets feature: what routes may use.
+export { DatasetDetail } from "./components/DatasetDetail";
+export { DatasetList } from "./components/DatasetList";
+export { DatasetPicker } from "./components/DatasetPicker";
+export { UploadDropZone } from "./components/UploadDropZone";

@@ -1,0 +1,2 @@
+// The playground feature: what routes may use.
+export { Playground } from "./components/Playground";
