@@ -59,7 +59,8 @@ def worker(queues: str = typer.Option("gpu", help="Comma-separated queues: gpu, 
 @app.command()
 def up(host: str = typer.Option(None, help="Bind address (default 127.0.0.1)."),
        port: int = typer.Option(None, help="Port (default 8000).")) -> None:
-    """The whole studio: embedded Redis (unless STUDIO_REDIS_URL), database, one worker, API + UI."""
+    """The whole studio: embedded Redis (unless STUDIO_REDIS_URL), database, a training worker and an
+    inference worker, API + UI."""
     from backend.db.migrate import upgrade_database
     from backend.embedded import EmbeddedRedis
     from backend.settings import get_settings
@@ -79,6 +80,8 @@ def up(host: str = typer.Option(None, help="Bind address (default 127.0.0.1)."),
     try:
         upgrade_database(settings.database_url)
         children.append(_spawn([sys.executable, "-m", "backend.cli", "worker", "--queues", "gpu"]))
+        # chat, estimates and merges get their own worker, so they answer while a job trains
+        children.append(_spawn([sys.executable, "-m", "backend.cli", "worker", "--queues", "inference"]))
         host, port = host or settings.host, port or settings.port
         typer.echo(f"Fine-tuning Studio on http://{host}:{port}  (Ctrl-C stops everything)")
         _serve_api(host, port)

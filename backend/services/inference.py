@@ -96,7 +96,8 @@ async def answer(*, queue: JobQueue, settings: Settings, served: Any, request: S
                 model=served.id, created=int(time.time()),
                 include_usage=bool(request.stream_options and request.stream_options.include_usage))
     key = stream_key(queue.prefix, call.id)
-    client = aioredis.Redis.from_url(settings.broker_url, decode_responses=True, socket_connect_timeout=3)
+    client = aioredis.Redis.from_url(settings.broker_url, decode_responses=True, socket_connect_timeout=3,
+                                     socket_timeout=READ_BLOCK_SECONDS + 5)  # longer than a blocking XREAD
     owned = True
     try:
         await _require_worker(client, queue.prefix)

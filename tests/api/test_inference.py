@@ -48,7 +48,7 @@ def fake_worker(redis, heartbeat):  # noqa: F811
     """`fake_worker(events)`: answer the next `studio.generate` with these events; `.tasks` has its kwargs."""
     threads, tasks = [], []
 
-    def _answer(events: list[dict]) -> None:
+    def _answer(events: list[dict], delay: float = 0) -> None:
         def run() -> None:
             deadline = time.time() + 10
             while time.time() < deadline:
@@ -57,6 +57,7 @@ def fake_worker(redis, heartbeat):  # noqa: F811
                     redis.delete("inference")
                     tasks.append(sent[0])
                     key = f"studio:gen:{sent[0]['kwargs']['request_id']}"
+                    time.sleep(delay)
                     for event in events:
                         redis.xadd(key, {"event": json.dumps(event)})
                     return
@@ -189,6 +190,13 @@ def test_worker_error_mid_stream_is_an_error_frame(client, fake_worker):
                                                                   "stream": True}))
     assert frames[-1] == {"error": {"message": "boom", "type": "server_error", "param": None,
                                     "code": "generation_error"}}
+
+
+def test_a_first_token_later_than_one_blocking_read_still_arrives(client, fake_worker, settings):
+    settings.inference_timeout_seconds = 20
+    fake_worker([*DELTAS, DONE], delay=6)  # longer than one 5 s XREAD block (and redis-py's default timeout)
+    response = client.post("/v1/chat/completions", json={"model": "tiny-llama", "messages": HELLO})
+    assert response.status_code == 200, response.text
 
 
 def test_no_answer_in_time_is_504(client, heartbeat):

@@ -5,76 +5,15 @@ the API in the middle of a job and resume the stream with Last-Event-ID — no e
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import EXAMPLES, REPO
+from tests.conftest import EXAMPLES
+from tests.integration.stack import Stack
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Stack:
-    """Embedded Redis + `studio worker` + `studio api`, each a real process; the API can be restarted."""
-
-    def __init__(self, data_dir: Path, logs: Path):
-        from backend.embedded import EmbeddedRedis
-
-        self.redis = EmbeddedRedis(logs / "redis")
-        self.env = {**os.environ, "STUDIO_DATA_DIR": str(data_dir), "STUDIO_REDIS_URL": self.redis.start(),
-                    "STUDIO_REDIS_PREFIX": "studio", "STUDIO_SSE_KEEPALIVE_SECONDS": "1"}
-        self.env.pop("STUDIO_DATABASE_URL", None)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.logs = logs
-        self.worker = self._spawn("worker", "--queues", "gpu")
-        self.api = None
-        self.start_api()
-
-    def _spawn(self, *args: str) -> subprocess.Popen:
-        log = open(self.logs / f"{args[0]}.log", "ab")
-        return subprocess.Popen([sys.executable, "-m", "backend.cli", *args], cwd=REPO, env=self.env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def start_api(self) -> None:
-        self.api = self._spawn("api", "--port", str(self.port))
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                health = httpx.get(f"{self.url}/healthz", timeout=2).json()
-                if health.get("workers", 0) >= 1:
-                    return
-            except (httpx.HTTPError, ValueError):
-                pass
-            time.sleep(0.3)
-        raise AssertionError(f"API/worker not ready:\n{(self.logs / 'api.log').read_text()[-2000:]}")
-
-    def stop_api(self) -> None:
-        os.killpg(self.api.pid, signal.SIGKILL)  # a crash, not a polite shutdown
-        self.api.wait()
-
-    def close(self) -> None:
-        for proc in (self.api, self.worker):
-            if proc and proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-        self.redis.stop()
 
 
 @pytest.fixture(scope="module")

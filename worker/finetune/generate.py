@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -227,12 +228,11 @@ def _peft_type(path: str) -> str:
 
 @contextmanager
 def _activated(model: Any, adapter: str | None) -> Iterator[None]:
-    from peft import PeftModel
-
+    peft = sys.modules.get("peft")  # never imported (3 s) just to learn that a plain base is no PeftModel
     if adapter is not None:
         model.set_adapter(adapter)
         yield
-    elif isinstance(model, PeftModel):
+    elif peft is not None and isinstance(model, peft.PeftModel):
         with model.disable_adapter():
             yield
     else:
