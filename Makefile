@@ -9,10 +9,16 @@ TORCH_VERSION ?= 2.13.0
 # Where no local CPU wheel is configured (pip's find-links), point TORCH_INDEX at a CPU-only index.
 TORCH_INDEX ?=
 STAMP  := $(VENV)/.installed
+# The web dashboard (frontend/): `npm ci` when the lock file changes, `npm run build` when a source does.
+NPM       ?= npm
+UI        := frontend
+UI_DEPS   := $(UI)/node_modules/.ci-stamp
+UI_BUILD  := $(UI)/dist/.build-stamp
+UI_SOURCES := $(shell find $(UI)/src -type f 2>/dev/null) $(UI)/index.html $(UI)/vite.config.ts $(UI)/tsconfig.json
 
-.PHONY: install up test test-unit lint-imports bench clean
+.PHONY: install up test test-unit test-ui lint-imports bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(UI_BUILD)
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (set PYTHON=...)"; exit 1; }
@@ -26,11 +32,24 @@ $(STAMP): pyproject.toml $(VENV)/bin/python
 	@$(PY) scripts/check_no_cuda.py
 	@touch $(STAMP)
 
+$(UI_DEPS): $(UI)/package.json $(UI)/package-lock.json
+	@command -v $(NPM) >/dev/null 2>&1 || { echo "Node.js 20+ and npm are required to build the dashboard (frontend/)"; exit 1; }
+	cd $(UI) && $(NPM) ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(UI_BUILD): $(UI_DEPS) $(UI_SOURCES)
+	cd $(UI) && $(NPM) run build --silent
+	@touch $@
+
 up: install
 	$(VENV)/bin/studio up
 
-test: install lint-imports
+test: install lint-imports test-ui
 	$(PY) -m pytest tests -q -p no:cacheprovider
+
+# Component tests (vitest + Testing Library); the browser end-to-end test is tests/e2e (pytest, above).
+test-ui: $(UI_DEPS)
+	cd $(UI) && $(NPM) test --silent
 
 lint-imports: install
 	$(VENV)/bin/lint-imports --no-cache
@@ -39,4 +58,4 @@ bench: install
 	$(PY) bench/train_throughput.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache $(UI)/node_modules $(UI)/dist

@@ -2,7 +2,11 @@
 import createClient from "openapi-fetch";
 import type { components, operations, paths } from "./schema";
 
-export const api = createClient<paths>({ baseUrl: "" });
+// Absolute URLs (same origin), and `fetch` looked up per call, so tests can stub it.
+export const api = createClient<paths>({
+  baseUrl: typeof window === "undefined" ? "" : window.location.origin,
+  fetch: (request) => globalThis.fetch(request),
+});
 
 type Schemas = components["schemas"];
 export type Job = Schemas["JobObject"];

@@ -17,10 +17,11 @@ export function JobsPage() {
 
 export function NewJobPage() {
   const navigate = useNavigate();
+  const [params] = useSearchParams();
   return (
     <>
       <div className="page-head"><h1>New fine-tune</h1></div>
-      <JobForm renderDatasetPicker={(slot) => <DatasetPicker {...slot} />} onCreated={(job) => navigate(`/jobs/${job.id}`)} />
+      <JobForm initialTrainingFile={params.get("training_file") ?? ""} renderDatasetPicker={(slot) => <DatasetPicker {...slot} />} onCreated={(job) => navigate(`/jobs/${job.id}`)} />
     </>
   );
 }

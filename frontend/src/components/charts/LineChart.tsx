@@ -22,6 +22,8 @@ export interface LineChartProps {
 }
 
 const FALLBACK_WIDTH = 480;
+// Steps are whole numbers: never put a tick at step 1.25.
+const STEP_INCREMENTS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000, 20000, 50000, 100000];
 
 function lastValue(column: (number | null)[] | undefined): number | null {
   if (!column) return null;
@@ -47,8 +49,8 @@ export function LineChart({ title, series, data, height = 200, xLabel = "step", 
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: false } },
       axes: [
-        { label: xLabel, stroke: "#5b6472", grid: { stroke: "#eef0f3" }, size: 36 },
-        { stroke: "#5b6472", grid: { stroke: "#eef0f3" }, size: 56, values: (_u, ticks) => ticks.map((t) => formatNumber(t, 3)) },
+        { label: xLabel, stroke: "#5b6472", grid: { stroke: "#eef0f3" }, size: 36, incrs: STEP_INCREMENTS },
+        { stroke: "#5b6472", grid: { stroke: "#eef0f3" }, size: 64, values: (_u, ticks) => ticks.map((t) => formatNumber(t, 3)) },
       ],
       series: [{ label: xLabel }, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, dash: s.dash, spanGaps: true, points: { show: false } }))],
     };
@@ -79,7 +81,7 @@ export function LineChart({ title, series, data, height = 200, xLabel = "step", 
       <figcaption className="chart-head">
         <span className="chart-title">{title}</span>
         <span className="chart-legend">
-          {series.map((s, i) => (
+          {series.map((s, i) => (points > 0 && lastValue(data[i + 1]) === null ? null :
             <span key={s.label} className="chart-legend-item">
               <i style={{ background: s.color }} aria-hidden="true" />
               {s.label} <b>{formatNumber(lastValue(data[i + 1]))}</b>

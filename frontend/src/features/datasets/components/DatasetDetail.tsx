@@ -1,3 +1,4 @@
+import { Link } from "react-router";
 import { ErrorBanner } from "@/components/ErrorBanner";
 import { StatusBadge } from "@/components/StatusBadge";
 import { formatBytes } from "@/lib/format";
@@ -15,12 +16,14 @@ export function DatasetDetail({ id, onDeleted }: { id: string; onDeleted?: () =>
   return (
     <section className="panel" aria-label={`Dataset ${f.filename}`}>
       <div className="panel-head">
-        <h2>{f.filename}</h2>
-        <StatusBadge status={f.status} />
+        <h2>{f.filename} <StatusBadge status={f.status} /></h2>
+        <div className="controls">
+        <Link className="button primary small" to={`/jobs/new?training_file=${encodeURIComponent(f.id)}`}>Fine-tune on it</Link>
         <button type="button" className="button danger small" disabled={remove.isPending}
                 onClick={() => { if (confirm(`Delete ${f.filename}?`)) remove.mutate(f.id, { onSuccess: onDeleted }); }}>
           Delete
         </button>
+        </div>
       </div>
       <p className="validated">
         Validated: <b>{f.num_examples}</b> examples in <b>{f.format}</b> format, {formatBytes(f.bytes)}.{" "}

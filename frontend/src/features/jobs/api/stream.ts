@@ -69,7 +69,9 @@ export function useJobStream(jobId: string): JobStream {
         if (flushTimer) clearTimeout(flushTimer);
         flush();
         const status = (JSON.parse((frame as MessageEvent<string>).data) as { status?: string }).status ?? null;
-        setState((s) => ({ ...s, connected: false, finalStatus: status }));
+        const last: JobEvent = { object: "fine_tuning.job.event", id: `${jobId}-final`, created_at: Math.floor(Date.now() / 1000),
+          level: status === "failed" ? "error" : "info", message: `Job ${status ?? "ended"}`, type: "status", data: null };
+        setState((s) => ({ ...s, connected: false, finalStatus: status, log: s.log.at(-1)?.message === last.message ? s.log : [...s.log, last] }));
         void client.invalidateQueries({ queryKey: jobKeys.detail(jobId) });
         void client.invalidateQueries({ queryKey: jobKeys.checkpoints(jobId) });
         void client.invalidateQueries({ queryKey: jobKeys.lists() });

@@ -14,7 +14,7 @@ export function CheckpointsTable({ jobId, live }: { jobId: string; live: boolean
         {rows.map((c) => (
           <tr key={c.id}>
             <td className="num">{c.step_number}</td>
-            <td>{Object.entries(c.metrics ?? {}).map(([k, v]) => `${k} ${typeof v === "number" ? formatNumber(v) : String(v)}`).join(" · ") || "—"}</td>
+            <td>{Object.entries(c.metrics ?? {}).filter(([k, v]) => v != null && k !== "step").map(([k, v]) => `${k} ${typeof v === "number" ? formatNumber(v) : String(v)}`).join(" · ") || "—"}</td>
             <td>{formatTime(c.created_at)}</td>
           </tr>
         ))}

@@ -22,15 +22,16 @@ interface Props {
   /** The datasets feature's picker (with upload in place), handed in by the route. */
   renderDatasetPicker: (slot: DatasetPickerSlot) => ReactNode;
   onCreated: (job: Job) => void;
+  initialTrainingFile?: string;
 }
 
 type HyperKey = keyof FormValues["hyper"];
 type TrainingKey = keyof FormValues["training"];
 
-export function JobForm({ renderDatasetPicker, onCreated }: Props) {
+export function JobForm({ renderDatasetPicker, onCreated, initialTrainingFile = "" }: Props) {
   const models = useModels();
   const bases = useMemo(() => (models.data?.data ?? []).filter((m) => (m.kind ?? (m.parent ? "adapter" : "base")) === "base"), [models.data]);
-  const [values, setValues] = useState<FormValues>(() => initialValues());
+  const [values, setValues] = useState<FormValues>(() => ({ ...initialValues(), training_file: initialTrainingFile }));
   const [showAll, setShowAll] = useState(false);
   const [touched, setTouched] = useState<Set<string>>(new Set());
   const [serverError, setServerError] = useState<ApiError | Error | null>(null);
@@ -64,7 +65,7 @@ export function JobForm({ renderDatasetPicker, onCreated }: Props) {
     event.preventDefault();
     setShowAll(true);
     if (!check.body) return;
-    create.mutate(check.body, { onSuccess: onCreated, onError: (e) => setServerError(e) });
+    create.mutate(check.body, { onSuccess: (job) => onCreated(job), onError: (e) => setServerError(e) });
   };
 
   const numberInput = (id: string, value: string, onChange: (s: string) => void, placeholder: string, step: string | number = "any") => (

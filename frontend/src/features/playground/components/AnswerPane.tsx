@@ -29,7 +29,8 @@ export function AnswerPane({ model, label, ref, onBusy }: Props) {
         <code>{model}</code>
       </header>
       <div className="pane-text" data-testid="answer-text">
-        {answer.text || (answer.status === "streaming" ? <span className="muted">Thinking…</span> : answer.status === "idle" ? <span className="muted">Ask something below.</span> : null)}
+        {answer.text || (answer.status === "streaming" ? <span className="muted">Thinking…</span> : answer.status === "idle" ? <span className="muted">Ask something below.</span>
+          : answer.status === "done" ? <span className="muted">(an empty answer: the model stopped at once)</span> : null)}
         {busy && <span className="cursor" aria-hidden="true">▍</span>}
       </div>
       {answer.status === "error" && <p className="field-error" role="alert">{errorMessage(answer.error)}</p>}

@@ -70,7 +70,7 @@ export function Playground({ initialModel }: { initialModel?: string }) {
                       ref={(handle) => { if (handle) panes.current.set(model, handle); else panes.current.delete(model); }} />
         ))}
       </div>
-      <form className="panel prompt" onSubmit={send} aria-label="Prompt">
+      <form className="panel prompt" onSubmit={send} aria-label="Ask the models">
         <textarea aria-label="Prompt" rows={3} placeholder="Ask all models the same thing…" value={prompt}
                   onChange={(e) => setPrompt(e.target.value)}
                   onKeyDown={(e) => { if (e.key === "Enter" && (e.metaKey || e.ctrlKey)) send(e); }} />

@@ -12,7 +12,8 @@ function AliasForm({ name, versions }: { name: string; versions: number[] }) {
   const [version, setVersion] = useState(versions.at(-1) ?? 1);
   const set = useSetAlias(name);
   return (
-    <form className="row" onSubmit={(e) => { e.preventDefault(); set.mutate({ alias, version }); }} aria-label="Set alias">
+    <form className="row alias-form" onSubmit={(e) => { e.preventDefault(); set.mutate({ alias, version }); }} aria-label="Set alias">
+      <span>Alias</span>
       <input aria-label="Alias" value={alias} onChange={(e) => setAliasName(e.target.value)} />
       <span>→</span>
       <select aria-label="Version" value={version} onChange={(e) => setVersion(Number(e.target.value))}>

@@ -3,18 +3,30 @@ import { downloadUrl } from "@/api/registry";
 import { ErrorBanner } from "@/components/ErrorBanner";
 import { JsonView } from "@/components/JsonView";
 import { StatusBadge } from "@/components/StatusBadge";
+import { formatNumber } from "@/lib/format";
 import { useAdapterVersion, useMergeVersion } from "../api/hooks";
+
+type Dataset = { role?: string; file_id?: string; format?: string; num_examples?: number; sha256?: string };
 
 function Facts({ lineage }: { lineage: Record<string, unknown> }) {
   const pick = (k: string) => lineage[k];
   const base = pick("base_model") as Record<string, unknown> | string | undefined;
-  const datasets = (pick("datasets") ?? pick("data")) as unknown;
+  const datasets = (pick("datasets") ?? pick("data")) as Dataset[] | undefined;
+  const metrics = pick("metrics") as Record<string, unknown> | undefined;
   const rows: [string, React.ReactNode][] = [];
   if (typeof pick("job_id") === "string") rows.push(["Job", <Link to={`/jobs/${pick("job_id")}`}>{String(pick("job_id"))}</Link>]);
-  if (base) rows.push(["Base model", typeof base === "string" ? base : `${base.name ?? base.id ?? ""}${base.revision ? ` @ ${base.revision}` : ""}`]);
+  if (base) rows.push(["Base model", typeof base === "string" ? base : `${base.name ?? base.id ?? ""}${base.revision ? ` (revision ${base.revision})` : ""}`]);
   if (pick("seed") !== undefined) rows.push(["Seed", String(pick("seed"))]);
-  if (datasets) rows.push(["Datasets", <JsonView value={datasets} />]);
-  if (pick("metrics")) rows.push(["Metrics", <JsonView value={pick("metrics")} />]);
+  if (Array.isArray(datasets)) {
+    rows.push(["Datasets", datasets.map((d, i) => (
+      <div key={i}>{d.role ?? "data"}: <code>{d.file_id ?? "?"}</code> {d.format}{d.num_examples != null && `, ${d.num_examples} examples`}
+        {d.sha256 && <span className="muted small"> · sha256 {d.sha256.slice(0, 12)}…</span>}</div>
+    ))]);
+  }
+  if (metrics) {
+    rows.push(["Metrics", Object.entries(metrics).filter(([, v]) => v != null)
+      .map(([k, v]) => `${k.replace(/_/g, " ")} ${typeof v === "number" ? formatNumber(v) : String(v)}`).join(" · ")]);
+  }
   if (rows.length === 0) return null;
   return <dl className="facts">{rows.map(([k, v]) => <div key={k}><dt>{k}</dt><dd>{v}</dd></div>)}</dl>;
 }
@@ -55,8 +67,8 @@ export function VersionDetail({ name, version }: { name: string; version: number
         <>
           <h4>Serving</h4>
           <div className="flags">
-            {Object.entries(d.flags).map(([k, val]) => (
-              <span key={k} className={`tag ${val === true ? "tag-ok" : val === false ? "tag-off" : ""}`}>{k.replace(/_/g, " ")}{typeof val === "boolean" ? (val ? " ✓" : " ✗") : `: ${String(val)}`}</span>
+            {Object.entries(d.flags).filter(([, val]) => !(Array.isArray(val) && val.length === 0)).map(([k, val]) => (
+              <span key={k} className={`tag ${val === true ? "tag-ok" : val === false ? "tag-off" : ""}`}>{k.replace(/_/g, " ")}{typeof val === "boolean" ? (val ? " ✓" : " ✗") : `: ${Array.isArray(val) ? val.join("; ") : String(val)}`}</span>
             ))}
           </div>
         </>
