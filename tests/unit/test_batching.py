@@ -1,4 +1,5 @@
-"""Chat templates, completion-only labels, truncation, and packing without cross-example leakage."""
+"""Chat templates, completion-only labels, truncation, and packing without cross-example leakage (with the
+block-diagonal mask and with segment attention)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import pytest
 import torch
 
+from worker.finetune import attention
 from worker.finetune.batching import (
     IGNORE_INDEX, PaddingCollator, pack_examples, tokenize_conversation, tokenize_dataset,
 )
@@ -80,12 +82,20 @@ def test_packing_fits_rows_and_restarts_positions():
         assert all(row["labels"][i] == IGNORE_INDEX for i in starts)  # nothing predicted across a boundary
 
 
-def test_packed_examples_do_not_attend_to_each_other(tiny_model):
+def no_mask_built(*args, **kwargs):
+    raise AssertionError("segment attention must not build a mask for packed rows")
+
+
+@pytest.mark.parametrize("implementation", ["sdpa", attention.SEGMENT_ATTENTION])
+def test_packed_examples_do_not_attend_to_each_other(implementation, tiny_model, monkeypatch):
     """Logits of each example inside a packed row equal its logits when run alone."""
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
     model.config.use_cache = False
+    if implementation != "sdpa":
+        assert attention.use_segment_attention(model)
+        monkeypatch.setattr("transformers.masking_utils.sdpa_mask", no_mask_built)  # proves the segment path ran
     torch.manual_seed(0)
     examples = [{"input_ids": torch.randint(5, 7000, (n,)).tolist(), "labels": [1] * n} for n in (11, 6, 9)]
     rows = pack_examples(examples, max_seq_length=32)
@@ -101,6 +111,66 @@ def test_packed_examples_do_not_attend_to_each_other(tiny_model):
             n = len(example["input_ids"])
             assert torch.allclose(packed[offset: offset + n], alone, atol=1e-5)
             offset += n
+
+
+def test_segment_attention_trains_like_the_mask(tiny_model):
+    """Loss and LoRA gradients of the trainer's loss over packed rows (and unpacked right-padded rows) are the
+    same with segment attention as with the block-diagonal mask."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from worker.finetune.trainer import label_only_loss
+
+    torch.manual_seed(0)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model),
+                           LoraConfig(r=4, target_modules=["q_proj", "v_proj"], lora_dropout=0.0,
+                                      init_lora_weights=False))
+    model.config.use_cache = False
+    examples = []
+    for n in (12, 7, 20, 5, 9):
+        ids = torch.randint(5, 7000, (n,)).tolist()
+        examples.append({"input_ids": ids, "labels": [IGNORE_INDEX] * (n // 2) + ids[n // 2:]})
+    for rows in (pack_examples(examples, 32), examples):
+        batch = PaddingCollator(pad_token_id=0, attention_mask=False)(rows)
+        batch.pop("num_real_tokens")
+        results = []
+        for on in (False, True):
+            with attention.segment_attention(model, enabled=on) as active:
+                assert active == on
+                model.zero_grad()
+                loss = label_only_loss(model, batch)
+                loss.backward()
+            grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+            results.append((loss.detach(), grads))
+        (mask_loss, mask_grads), (seg_loss, seg_grads) = results
+        assert torch.allclose(seg_loss, mask_loss, atol=1e-5), (float(seg_loss), float(mask_loss))
+        assert mask_grads.keys() == seg_grads.keys() and mask_grads
+        assert all(torch.allclose(seg_grads[k], mask_grads[k], atol=1e-5) for k in mask_grads)
+    assert model.config._attn_implementation == "sdpa"  # restored after the block
+
+
+def test_segment_attention_needs_position_ids():
+    """Without position_ids it cannot tell packed examples apart: it raises instead of attending across them."""
+    torch.manual_seed(0)
+    query, key, value = (torch.randn(1, 2, 3, 8).repeat(1, 1, 2, 1) for _ in range(3))  # one example, twice
+    with pytest.raises(ValueError, match="position_ids"):
+        attention.segment_sdpa(torch.nn.Module(), query, key, value, None)
+    out, _ = attention.segment_sdpa(torch.nn.Module(), query, key, value, None,
+                                    position_ids=torch.tensor([[0, 1, 2, 0, 1, 2]]))
+    assert torch.allclose(out[:, 3:], out[:, :3], atol=1e-6)  # the second copy does not see the first
+
+
+def test_segment_attention_keeps_sdpa_where_it_does_not_apply(tiny_model):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    assert attention.unsupported(model) is None
+    config = AutoConfig.from_pretrained(tiny_model)
+    config.sliding_window = 16
+    windowed = AutoModelForCausalLM.from_config(config)
+    assert "sliding" in attention.unsupported(windowed)
+    with attention.segment_attention(windowed) as active:
+        assert not active and windowed.config._attn_implementation == "sdpa"
 
 
 def test_padding_collator_masks_padding():

@@ -97,8 +97,12 @@ def test_resume_equals_an_uninterrupted_run(tiny_model, chat_file, tmp_path):
 def test_packing_trains_with_validation(tiny_model, chat_file, tmp_path):
     spec = parse_spec(job(tiny_model, chat_file, validation_file=str(EXAMPLES / "valid_chat.jsonl"),
                           training={"packing": True, "max_steps": 2, "eval_steps": 2}))
-    result = run(spec, output_dir=tmp_path)
+    reporter = ListReporter()
+    result = run(spec, output_dir=tmp_path, reporter=reporter)
     assert result.status == "succeeded" and result.metrics["valid_loss"] is not None
+    # on CPU packed rows train with segment attention (tests/unit/test_batching.py), then the model is back on sdpa
+    assert any("attention per packed example" in e["message"] for e in reporter.of_type("message"))
+    assert result.model.get_base_model().config._attn_implementation == "sdpa"
     # packed rows hold several examples: two steps of 4 rows see more tokens than 8 examples would
     assert result.trained_tokens > 8 * result.data["token_stats"]["mean"]
 

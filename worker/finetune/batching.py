@@ -4,8 +4,9 @@
 Two batching strategies keep examples from attending to each other:
 - padded batches (optionally grouped by length so rows in a batch are alike);
 - packed rows: several examples in one row with `position_ids` restarting at 0 per example and no
-  attention mask, which transformers 5 turns into a block-diagonal causal mask (Trainer sets
-  `use_cache=False`, without which packed examples would leak into each other).
+  attention mask. On CPU the training loop runs causal attention per example (`attention.py`); otherwise
+  transformers 5 turns the positions into a block-diagonal causal mask (Trainer sets `use_cache=False`,
+  without which packed examples would leak into each other).
 """
 
 from __future__ import annotations
@@ -173,9 +174,9 @@ def _concat(parts: Sequence[dict[str, list[int]]]) -> dict[str, list[int]]:
 
 @dataclass
 class PaddingCollator:
-    """Pads each batch to its longest row. Packed rows (with `position_ids`) get no attention mask, so
-    the model builds a block-diagonal mask from the restarting positions; padding there is a separate
-    "example" of its own with ignored labels."""
+    """Pads each batch to its longest row. Packed rows (with `position_ids`) get no attention mask: the
+    restarting positions tell examples apart (segment attention, or transformers' block-diagonal mask);
+    padding there is a separate "example" of its own with ignored labels."""
 
     pad_token_id: int
     pad_to_multiple_of: int | None = None

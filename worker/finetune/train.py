@@ -92,6 +92,28 @@ def resolve_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def keep_freed_memory() -> bool:
+    """Stop glibc from handing big freed blocks back to the kernel (Linux/glibc only; True if set).
+
+    A CPU training step allocates and frees tensors of 4-130 MB; glibc serves blocks above its mmap
+    threshold (32 MB at most) with fresh mmaps and trims the heap on free, so every step page-faults and the
+    kernel zeroes the same memory again (+15% tokens/s on a packed CPU run, docs/benchmarks.md). Process-wide
+    and irreversible: the process keeps its peak heap until it exits, which suits a process that trains
+    one job (the worker's training subprocess, `studio train`)."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # noqa: B018 - only glibc has it (musl's mallopt does nothing)
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4
+    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
+
+
 def resolve_precision(requested: str, device: str) -> str:
     import torch
 
@@ -225,6 +247,8 @@ def _run(spec: JobSpec, output: Path, checkpoints: Path, reporter: Reporter, sto
              f"{spec.training.max_seq_length} tokens ({data.train_tokens.truncated_tokens} tokens cut)", level="warn")
 
     device = resolve_device()
+    if device == "cpu":
+        keep_freed_memory()
     rows = _rows(data.train_tokens, spec) if data.train_tokens else None
     num_items = len(rows) if rows is not None else data.train.num_examples
     plan = make_plan(spec, num_batches=math.ceil(num_items / resolve_batch_size(spec)), device=device)
@@ -241,13 +265,20 @@ def _run(spec: JobSpec, output: Path, checkpoints: Path, reporter: Reporter, sto
     emit("message", f"Method {spec.tuning.type}: {trainable:,} trainable of {total_params:,} parameters "
          f"({100 * trainable / max(total_params, 1):.3f}%)", data={"trainable_params": trainable, "total_params": total_params})
 
+    from .attention import segment_attention
     from .trainer import build_trainer
 
     trainer, state = build_trainer(spec, plan, model=model, tokenizer=tokenizer, rows=rows, data=data,
                                    dpo_rows=dpo_rows, checkpoints=checkpoints, emit=emit, stop=stop)
-    emit("message", f"Training for {plan.total_steps} steps ({plan.n_epochs} epochs, batch {plan.batch_size}, "
-         f"lr {plan.learning_rate:g}, {plan.precision} on {device})", data={"plan": asdict(plan)})
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    # Packed rows on CPU: causal SDPA per example instead of a block-diagonal mask per row (same result).
+    # Prompt methods change the sequence, so they keep the mask.
+    packed_on_cpu = (rows is not None and spec.training.packing and device == "cpu"
+                     and spec.tuning.type not in PROMPT_TYPES)
+    with segment_attention(model, enabled=packed_on_cpu) as per_example:
+        emit("message", f"Training for {plan.total_steps} steps ({plan.n_epochs} epochs, batch {plan.batch_size}, "
+             f"lr {plan.learning_rate:g}, {plan.precision} on {device}"
+             f"{', attention per packed example' if per_example else ''})", data={"plan": asdict(plan)})
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
 
     result = TrainResult(
         status=state.stopped or "succeeded", output_dir=str(output), plan=plan, total_params=total_params,
