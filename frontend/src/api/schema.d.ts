@@ -79,7 +79,11 @@ export interface paths {
          */
         put: operations["adapters-set_adapter_alias"];
         post?: never;
-        delete?: never;
+        /**
+         * Delete Adapter Alias
+         * @description Remove an alias (recorded in the alias history).
+         */
+        delete: operations["adapters-delete_adapter_alias"];
         options?: never;
         head?: never;
         patch?: never;
@@ -163,6 +167,46 @@ export interface paths {
          * @description Merge the version into its base as a new full model, on a worker; poll the version for `merge`.
          */
         post: operations["adapters-merge_adapter_version"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/chat/completions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Chat Completion
+         * @description Chat with a base model or an adapter (`name`, `name:version`, `name@alias`); runs on a worker.
+         */
+        post: operations["inference-create_chat_completion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/completions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Completion
+         * @description Continue a raw prompt with a base model or an adapter; runs on a worker.
+         */
+        post: operations["inference-create_completion"];
         delete?: never;
         options?: never;
         head?: never;
@@ -629,6 +673,51 @@ export interface components {
              */
             version: number;
         };
+        /** AssistantMessage */
+        AssistantMessage: {
+            /** Content */
+            content: string;
+            /**
+             * Role
+             * @default assistant
+             * @constant
+             */
+            role: "assistant";
+        };
+        /** ChatChoice */
+        ChatChoice: {
+            /** Finish Reason */
+            finish_reason: string;
+            /**
+             * Index
+             * @default 0
+             */
+            index: number;
+            /** Logprobs */
+            logprobs?: null;
+            message: components["schemas"]["AssistantMessage"];
+        };
+        /**
+         * ChatCompletion
+         * @description A whole chat answer (`chat.completion`).
+         */
+        ChatCompletion: {
+            /** Choices */
+            choices: components["schemas"]["ChatChoice"][];
+            /** Created */
+            created: number;
+            /** Id */
+            id: string;
+            /** Model */
+            model: string;
+            /**
+             * Object
+             * @default chat.completion
+             * @constant
+             */
+            object: "chat.completion";
+            usage: components["schemas"]["Usage"];
+        };
         /**
          * CheckpointList
          * @description A page of checkpoints, latest step first.
@@ -674,6 +763,41 @@ export interface components {
             object: "fine_tuning.job.checkpoint";
             /** Step Number */
             step_number: number;
+        };
+        /**
+         * Completion
+         * @description A completion (`text_completion`); streamed chunks have the same shape with a piece of `text`.
+         */
+        Completion: {
+            /** Choices */
+            choices: components["schemas"]["CompletionChoice"][];
+            /** Created */
+            created: number;
+            /** Id */
+            id: string;
+            /** Model */
+            model: string;
+            /**
+             * Object
+             * @default text_completion
+             * @constant
+             */
+            object: "text_completion";
+            usage?: components["schemas"]["Usage"] | null;
+        };
+        /** CompletionChoice */
+        CompletionChoice: {
+            /** Finish Reason */
+            finish_reason?: string | null;
+            /**
+             * Index
+             * @default 0
+             */
+            index: number;
+            /** Logprobs */
+            logprobs?: null;
+            /** Text */
+            text: string;
         };
         /** Deleted */
         Deleted: {
@@ -1041,6 +1165,15 @@ export interface components {
             /** Total Steps */
             total_steps?: number | null;
         };
+        /** Usage */
+        Usage: {
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Total Tokens */
+            total_tokens: number;
+        };
     };
     responses: never;
     parameters: never;
@@ -1267,6 +1400,49 @@ export interface operations {
             };
         };
     };
+    "adapters-delete_adapter_alias": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An alias such as `production`. */
+                alias: string;
+                /** @description The adapter's name (a job's `suffix`, or `<model>-<method>`). */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's mistake (OpenAI error envelope). */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Server error (OpenAI error envelope). */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Deleted"];
+                };
+            };
+        };
+    };
     "adapters-get_alias_history": {
         parameters: {
             query?: never;
@@ -1480,6 +1656,193 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AdapterVersionObject"];
+                };
+            };
+        };
+    };
+    "inference-create_chat_completion": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Max Completion Tokens
+                     * @description OpenAI's newer name for max_tokens.
+                     */
+                    max_completion_tokens?: number | null;
+                    /** Max Tokens */
+                    max_tokens?: number | null;
+                    /** Messages */
+                    messages: {
+                        /** Content */
+                        content: string;
+                        /**
+                         * Role
+                         * @enum {string}
+                         */
+                        role: "system" | "user" | "assistant";
+                    }[];
+                    /** Model */
+                    model: string;
+                    /**
+                     * N
+                     * @description Only 1 is supported.
+                     */
+                    n?: number | null;
+                    /**
+                     * Seed
+                     * @description The same seed and parameters give the same answer.
+                     */
+                    seed?: number | null;
+                    /**
+                     * Stop
+                     * @description Up to 4 strings; the text ends before one.
+                     */
+                    stop?: string | string[] | null;
+                    /**
+                     * Stream
+                     * @default false
+                     */
+                    stream?: boolean | null;
+                    stream_options?: {
+                        /**
+                         * Include Usage
+                         * @default false
+                         */
+                        include_usage?: boolean;
+                    } | null;
+                    /**
+                     * Temperature
+                     * @description 0 = greedy; default 1.
+                     */
+                    temperature?: number | null;
+                    /**
+                     * Top P
+                     * @description Nucleus sampling; default 1.
+                     */
+                    top_p?: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description The caller's mistake (OpenAI error envelope). */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Server error (OpenAI error envelope). */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description With `stream: true`: Server-Sent Events, `data: {chunk}` … `data: [DONE]`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatCompletion"];
+                    "text/event-stream": string;
+                };
+            };
+        };
+    };
+    "inference-create_completion": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Max Tokens */
+                    max_tokens?: number | null;
+                    /** Model */
+                    model: string;
+                    /**
+                     * N
+                     * @description Only 1 is supported.
+                     */
+                    n?: number | null;
+                    /** Prompt */
+                    prompt: string;
+                    /**
+                     * Seed
+                     * @description The same seed and parameters give the same answer.
+                     */
+                    seed?: number | null;
+                    /**
+                     * Stop
+                     * @description Up to 4 strings; the text ends before one.
+                     */
+                    stop?: string | string[] | null;
+                    /**
+                     * Stream
+                     * @default false
+                     */
+                    stream?: boolean | null;
+                    stream_options?: {
+                        /**
+                         * Include Usage
+                         * @default false
+                         */
+                        include_usage?: boolean;
+                    } | null;
+                    /**
+                     * Temperature
+                     * @description 0 = greedy; default 1.
+                     */
+                    temperature?: number | null;
+                    /**
+                     * Top P
+                     * @description Nucleus sampling; default 1.
+                     */
+                    top_p?: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description The caller's mistake (OpenAI error envelope). */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Server error (OpenAI error envelope). */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description With `stream: true`: Server-Sent Events, `data: {chunk}` … `data: [DONE]`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Completion"];
+                    "text/event-stream": string;
                 };
             };
         };

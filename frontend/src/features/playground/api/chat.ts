@@ -1,19 +1,12 @@
 // OpenAI-style streamed chat: `POST /v1/chat/completions` with `stream: true` answers Server-Sent Events,
-// one `data: {chunk}` per token delta, then `data: [DONE]`. EventSource cannot POST, so fetch reads it.
-import { ApiError } from "@/api/client";
+// one `data: {chunk}` per token delta, then `data: [DONE]`. EventSource cannot POST, so the typed client
+// hands over the response body as a stream.
+import { api, ApiError } from "@/api/client";
+import type { operations } from "@/api/schema";
 
-export interface ChatMessage {
-  role: "system" | "user" | "assistant";
-  content: string;
-}
-
-export interface ChatRequest {
-  model: string;
-  messages: ChatMessage[];
-  max_tokens?: number;
-  temperature?: number;
-  seed?: number;
-}
+type ChatBody = operations["inference-create_chat_completion"]["requestBody"]["content"]["application/json"];
+export type ChatMessage = ChatBody["messages"][number];
+export type ChatRequest = Pick<ChatBody, "model" | "messages" | "max_tokens" | "temperature" | "seed">;
 
 export interface ChatUsage {
   prompt_tokens?: number;
@@ -41,16 +34,16 @@ export async function* sseData(body: ReadableStream<Uint8Array>): AsyncGenerator
 
 /** Streams a completion; `onDelta` gets each piece of text. Resolves with the finish reason and usage. */
 export async function streamChat(request: ChatRequest, onDelta: (text: string) => void, signal?: AbortSignal) {
-  const response = await fetch("/v1/chat/completions", {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-    body: JSON.stringify({ ...request, stream: true, stream_options: { include_usage: true } }),
+  const { data: body, error, response } = await api.POST("/v1/chat/completions", {
+    body: { ...request, stream: true, stream_options: { include_usage: true } },
+    headers: { Accept: "text/event-stream" },
+    parseAs: "stream",
     signal,
   });
-  if (!response.ok || !response.body) throw await ApiError.fromResponse(response);
+  if (error !== undefined || !response.ok || !body) throw await ApiError.fromResponse(response, error);
   let finish: string | null = null;
   let usage: ChatUsage | null = null;
-  for await (const data of sseData(response.body)) {
+  for await (const data of sseData(body)) {
     if (data === "[DONE]") break;
     const chunk = JSON.parse(data) as {
       error?: { message?: string; param?: string; code?: string };
