@@ -1,0 +1,96 @@
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { act, renderHook, waitFor } from "@testing-library/react";
+import type { ReactNode } from "react";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { useJobStream } from "./stream";
+
+/** Just enough of EventSource: named listeners, readyState, and a way for the test to play the server. */
+class FakeEventSource {
+  static CONNECTING = 0;
+  static OPEN = 1;
+  static CLOSED = 2;
+  static opened: FakeEventSource[] = [];
+  readyState = FakeEventSource.CONNECTING;
+  onopen: (() => void) | null = null;
+  onerror: (() => void) | null = null;
+  listeners = new Map<string, ((e: MessageEvent) => void)[]>();
+  constructor(readonly url: string) {
+    FakeEventSource.opened.push(this);
+  }
+  addEventListener(type: string, fn: (e: MessageEvent) => void) {
+    this.listeners.set(type, [...(this.listeners.get(type) ?? []), fn]);
+  }
+  close() {
+    this.readyState = FakeEventSource.CLOSED;
+  }
+  open() {
+    this.readyState = FakeEventSource.OPEN;
+    this.onopen?.();
+  }
+  emit(type: string, data: unknown) {
+    for (const fn of this.listeners.get(type) ?? []) fn(new MessageEvent(type, { data: JSON.stringify(data) }));
+  }
+  fail(closed: boolean) {
+    this.readyState = closed ? FakeEventSource.CLOSED : FakeEventSource.CONNECTING;
+    this.onerror?.();
+  }
+}
+
+const metrics = (n: number, loss: number) => ({ object: "fine_tuning.job.event", id: `ftevent-job-${n}`, created_at: n, level: "info",
+  message: `step ${n}`, type: "metrics", data: { step: n, total_steps: 10, train_loss: loss } });
+const message = (n: number, text: string) => ({ ...metrics(n, 0), type: "message", message: text, data: null });
+
+function wrapper({ children }: { children: ReactNode }) {
+  return <QueryClientProvider client={new QueryClient()}>{children}</QueryClientProvider>;
+}
+
+describe("useJobStream", () => {
+  beforeEach(() => {
+    FakeEventSource.opened = [];
+    vi.stubGlobal("EventSource", FakeEventSource);
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+  });
+
+  it("collects metrics and messages, and reopens after the last event id when the server drops it", async () => {
+    const { result } = renderHook(() => useJobStream("ftjob-1"), { wrapper });
+    const first = FakeEventSource.opened[0];
+    expect(first.url).toBe("/v1/fine_tuning/jobs/ftjob-1/events/stream");
+    act(() => {
+      first.open();
+      first.emit("message", message(1, "Job running"));
+      first.emit("metrics", metrics(2, 3.0));
+      first.emit("metrics", metrics(3, 2.5));
+    });
+    await waitFor(() => expect(result.current.points.map((p) => p.step)).toEqual([2, 3]));
+    expect(result.current.connected).toBe(true);
+    expect(result.current.log.map((e) => e.message)).toEqual(["Job running"]);
+
+    // a transient error: the browser reconnects by itself (sending Last-Event-ID); no second source
+    act(() => first.fail(false));
+    expect(result.current.connected).toBe(false);
+    await act(() => vi.advanceTimersByTimeAsync(5000));
+    expect(FakeEventSource.opened).toHaveLength(1);
+
+    // a refused reconnect closes it for good: we reopen after the last event we saw
+    act(() => first.fail(true));
+    await act(() => vi.advanceTimersByTimeAsync(2500));
+    expect(FakeEventSource.opened).toHaveLength(2);
+    const second = FakeEventSource.opened[1];
+    expect(second.url).toBe("/v1/fine_tuning/jobs/ftjob-1/events/stream?after=ftevent-job-3");
+    act(() => {
+      second.open();
+      second.emit("metrics", metrics(3, 2.5)); // a replayed event is not counted twice
+      second.emit("metrics", metrics(4, 2.1));
+      second.emit("status", { status: "succeeded" });
+    });
+    await waitFor(() => expect(result.current.finalStatus).toBe("succeeded"));
+    expect(result.current.points.map((p) => [p.step, p.train_loss])).toEqual([[2, 3], [3, 2.5], [4, 2.1]]);
+    expect(result.current.log.map((e) => e.message)).toEqual(["Job running", "Job succeeded"]);
+    expect(second.readyState).toBe(FakeEventSource.CLOSED);
+    expect(result.current.reconnects).toBe(1);
+  });
+});
