@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Deterministic constraint names, so migrations can alter them on SQLite and PostgreSQL alike.
@@ -49,6 +49,8 @@ class File(Base):
     token_stats: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     storage_path: Mapped[str] = mapped_column(String(1024))
+    owner: Mapped[str | None] = mapped_column(String(128), default=None, index=True)  # the user (team mode)
+    team: Mapped[str | None] = mapped_column(String(128), default=None, index=True)  # who may see it
 
 
 class Job(Base):
@@ -89,6 +91,8 @@ class Job(Base):
     output_dir: Mapped[str | None] = mapped_column(String(1024), default=None)
     checkpoint_dir: Mapped[str | None] = mapped_column(String(1024), default=None)
     last_event_seq: Mapped[int] = mapped_column(Integer, default=0)  # highest seq persisted; events start at 1
+    owner: Mapped[str | None] = mapped_column(String(128), default=None, index=True)  # the user (team mode)
+    team: Mapped[str | None] = mapped_column(String(128), default=None, index=True)  # who may see it
 
     events: Mapped[list[JobEvent]] = relationship(back_populates="job", cascade="all, delete-orphan",
                                                   passive_deletes=True, order_by="JobEvent.seq")
@@ -141,6 +145,8 @@ class Adapter(Base):
 
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    owner: Mapped[str | None] = mapped_column(String(128), default=None, index=True)  # the user (team mode)
+    team: Mapped[str | None] = mapped_column(String(128), default=None, index=True)  # who may see it
 
     versions: Mapped[list[AdapterVersion]] = relationship(back_populates="adapter", cascade="all, delete-orphan",
                                                           passive_deletes=True, order_by="AdapterVersion.version")
@@ -201,4 +207,34 @@ class AliasEvent(Base):
     version: Mapped[int | None] = mapped_column(Integer, default=None)  # None: the alias was removed
     previous_version: Mapped[int | None] = mapped_column(Integer, default=None)
     actor: Mapped[str] = mapped_column(String(128), default="anonymous")
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class ApiKey(Base):
+    """An API key (team mode). Only its sha256 is stored; `prefix` lets a person tell keys apart."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user: Mapped[str] = mapped_column(String(128), index=True)
+    team: Mapped[str | None] = mapped_column(String(128), default=None)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+
+class AuditEvent(Base):
+    """Append-only: who created, cancelled, aliased or deleted what."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    team: Mapped[str | None] = mapped_column(String(128), default=None)
+    action: Mapped[str] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str] = mapped_column(String(256), index=True)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)

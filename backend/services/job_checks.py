@@ -151,7 +151,10 @@ def inline_schema(schema: dict[str, Any]) -> dict[str, Any]:
             ref = node.get("$ref")
             if isinstance(ref, str) and ref.startswith("#/$defs/"):
                 return walk(defs[ref.removeprefix("#/$defs/")])
-            return {k: walk(v) for k, v in node.items() if k != "$defs"}
+            out = {k: walk(v) for k, v in node.items() if k != "$defs"}
+            if isinstance(out.get("discriminator"), dict):  # its mapping names $defs that no longer exist
+                out["discriminator"] = {k: v for k, v in out["discriminator"].items() if k != "mapping"}
+            return out
         if isinstance(node, list):
             return [walk(v) for v in node]
         return node

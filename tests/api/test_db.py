@@ -15,7 +15,7 @@ from backend.db.models import Base, Checkpoint, Job, JobEvent
 from backend.db.session import Database
 
 TABLES = {"files", "jobs", "job_events", "checkpoints", "adapters", "adapter_versions", "adapter_aliases",
-          "alias_events"}
+          "alias_events", "api_keys", "audit_events"}
 
 
 @pytest.fixture
