@@ -108,3 +108,9 @@ def test_openai_sdk_completion(sdk):
                                     seed=11)
     assert first.object == "text_completion" and first.choices[0].text == second.choices[0].text
     assert first.choices[0].finish_reason in ("stop", "length") and first.usage.completion_tokens <= 6
+
+
+def test_prompt_longer_than_the_context_is_400(http):
+    response = http.post("/v1/completions", json={"model": "tiny-llama", "prompt": "word " * 600, "max_tokens": 2})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "context_length_exceeded"
