@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from worker.finetune.generate import (Finished, GenerationError, ModelCache, SamplingParams, Served,
-                                      stream_generate)
+                                      sampling_config, stream_generate)
 
 BASE = Served(base="tiny-llama")
 HELLO = [{"role": "user", "content": "Hello there"}]
@@ -60,6 +60,15 @@ def test_seed_makes_sampling_repeatable(cache):
                for seed in (1, 2, 3)}
     assert text(cache, prompt="The cat", temperature=1.0, top_p=0.95, max_tokens=16, seed=1) == answers[1]
     assert len(set(answers.values())) > 1  # the seed is what made them equal
+
+
+def test_sampling_is_temperature_and_top_p_only(cache):
+    """transformers fills an unset top_k with 50; OpenAI has no top-k (checked on the merged config)."""
+    text(cache, max_tokens=1)
+    model = next(iter(cache.entries.values())).model
+    sampled = model._prepare_generation_config(sampling_config(SamplingParams(temperature=0.7, top_p=0.9), 8, {1}, 0))[0]
+    assert (sampled.do_sample, sampled.temperature, sampled.top_p, sampled.top_k) == (True, 0.7, 0.9, 0)
+    assert not sampling_config(SamplingParams(temperature=0), 8, {1}, 0).do_sample
 
 
 def test_stop_string_cuts_the_text_and_is_never_emitted(cache):

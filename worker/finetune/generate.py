@@ -299,18 +299,25 @@ def end_ids(model: Any, tokenizer: Any) -> set[int]:
     return ids
 
 
+def sampling_config(params: SamplingParams, max_new: int, ends: set[int], pad: int) -> Any:
+    """OpenAI's knobs as a `GenerationConfig`: greedy at temperature 0, else temperature + top-p with
+    top-k off (0; left unset, transformers would apply its default of 50, which OpenAI does not have)."""
+    from transformers import GenerationConfig
+
+    sample = params.temperature > 0
+    return GenerationConfig(max_new_tokens=max_new, do_sample=sample, temperature=params.temperature if sample else None,
+                            top_p=params.top_p if sample else None, top_k=0, eos_token_id=sorted(ends),
+                            pad_token_id=pad)
+
+
 def _generate(model: Any, tokenizer: Any, ids: list[int], params: SamplingParams,
               max_new: int) -> Iterator[str | Finished]:
     import torch
-    from transformers import GenerationConfig, StoppingCriteriaList
+    from transformers import StoppingCriteriaList
 
     ends = end_ids(model, tokenizer)
-    sample = params.temperature > 0
-    config = GenerationConfig(
-        max_new_tokens=max_new, do_sample=sample, temperature=params.temperature if sample else None,
-        top_p=params.top_p if sample else None, top_k=None, eos_token_id=sorted(ends),
-        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(ends),
-    )
+    config = sampling_config(params, max_new, ends,
+                             tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(ends))
     tokens, halt = _TokenQueue(), _Halt()
     input_ids = torch.tensor([ids], device=model.device)
 
