@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
+from starlette.middleware.cors import CORSMiddleware
 
-from backend.api import adapters, estimate, events, files, health, home, inference, jobs, models
+from backend.api import adapters, audit, estimate, events, files, health, home, inference, jobs, models
+from backend.api.deps import get_principal
 from backend.api.errors import install_error_handlers
+from backend.api.guards import BodyLimit, QueryKey, SameOriginWrites
 from backend.db.migrate import upgrade_database
 from backend.db.session import Database
 from backend.schemas.common import ErrorResponse
@@ -60,11 +63,18 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     install_error_handlers(app)
     app.include_router(home.router)
     app.include_router(health.router)
-    app.include_router(files.router)
-    app.include_router(jobs.router)
-    app.include_router(events.router)
-    app.include_router(models.router)
-    app.include_router(adapters.router)
-    app.include_router(estimate.router)
-    app.include_router(inference.router)
+    for router in V1_ROUTERS:  # every /v1 route needs a key when auth is on (401 before anything else)
+        app.include_router(router, dependencies=[Depends(get_principal)])
+    # Outermost last: the query key is scrubbed before anything else sees the URL.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(SameOriginWrites, allowed_origins=settings.cors_origin_list)
+    if settings.cors_origin_list:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list,
+                           allow_methods=["GET", "POST", "PUT", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"])
+    app.add_middleware(QueryKey)
     return app
+
+
+V1_ROUTERS = (files.router, jobs.router, events.router, models.router, adapters.router, estimate.router,
+              inference.router, audit.router)

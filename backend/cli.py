@@ -1,4 +1,4 @@
-"""The `studio` command: `up` (everything), `api`, `worker`, plus the core's `train` and `estimate`.
+"""The `studio` command: `up` (everything), `api`, `worker`, `keys`, plus the core's `train` and `estimate`.
 
 This is the composition root, so it may start both halves; the API app itself (backend/app.py) still
 never imports the worker, and the worker never imports the backend.
@@ -19,6 +19,8 @@ from worker.finetune import cli as core_cli
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Fine-tuning Studio: fine-tune language models without writing training code.")
 app.registered_commands += core_cli.app.registered_commands  # studio train / studio estimate
+keys_app = typer.Typer(no_args_is_help=True, help="API keys for team mode (STUDIO_AUTH=on): create, list, revoke.")
+app.add_typer(keys_app, name="keys")
 
 
 def _serve_api(host: str, port: int) -> None:
@@ -89,6 +91,96 @@ def up(host: str = typer.Option(None, help="Bind address (default 127.0.0.1)."),
         _stop(children)
         if embedded is not None:
             embedded.stop()
+
+
+def _keys_session():
+    """A session on the configured database, migrated to head first."""
+    from backend.db.migrate import upgrade_database
+    from backend.db.session import Database
+    from backend.settings import get_settings
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    upgrade_database(settings.database_url)
+    return Database(settings.database_url)
+
+
+def _cli_actor() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no login name (some containers)
+        return "cli"
+
+
+@keys_app.command("create")
+def keys_create(user: str = typer.Option(..., "--user", help="Who the key is for (shown in the audit log)."),
+                team: str = typer.Option(None, "--team", help="The team whose files, jobs and adapters it sees."),
+                admin: bool = typer.Option(False, "--admin", help="Sees and may change everything.")) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    from backend.services import audit, auth
+
+    database = _keys_session()
+    try:
+        with database.session() as session:
+            try:
+                row, key = auth.create_key(session=session, user=user, team=team, is_admin=admin)
+            except auth.KeyRefused as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(2) from None
+            audit.record(session=session, actor=_cli_actor(), action="key.create", resource_type="api_key",
+                         resource_id=row.id, team=row.team, detail={"user": row.user, "is_admin": row.is_admin})
+            role = "admin" if row.is_admin else "member"
+            typer.echo(f"Created {row.id} for {row.user} ({role}{', team ' + row.team if row.team else ''}).", err=True)
+            typer.echo("Keep this key now; it is not shown again:", err=True)
+            typer.echo(key)
+    finally:
+        database.dispose()
+
+
+@keys_app.command("list")
+def keys_list(all_: bool = typer.Option(False, "--all", help="Include revoked keys.")) -> None:
+    """List keys (their id and first characters; never the key itself)."""
+    from datetime import datetime, timezone
+
+    from backend.services import auth
+
+    def when(ts: int | None) -> str:
+        return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M") if ts else "-"
+
+    database = _keys_session()
+    try:
+        with database.session() as session:
+            rows = auth.list_keys(session=session, include_revoked=all_)
+            lines = [("ID", "PREFIX", "USER", "TEAM", "ROLE", "CREATED", "REVOKED")]
+            lines += [(r.id, r.prefix + "…", r.user, r.team or "-", "admin" if r.is_admin else "member",
+                       when(r.created_at), when(r.revoked_at)) for r in rows]
+    finally:
+        database.dispose()
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    for line in lines:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str = typer.Argument(..., help="The key's id (key-…) or its shown prefix.")) -> None:
+    """Revoke a key: requests with it answer 401 from now on."""
+    from backend.services import audit, auth
+
+    database = _keys_session()
+    try:
+        with database.session() as session:
+            try:
+                row = auth.revoke_key(session=session, key_id=key_id)
+            except auth.KeyRefused as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(2) from None
+            audit.record(session=session, actor=_cli_actor(), action="key.revoke", resource_type="api_key",
+                         resource_id=row.id, team=row.team, detail={"user": row.user})
+            typer.echo(f"Revoked {row.id} ({row.user}).")
+    finally:
+        database.dispose()
 
 
 def _spawn(command: list[str]) -> subprocess.Popen:

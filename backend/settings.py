@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     auth: Literal["off", "on"] | None = None  # None = off on loopback, on otherwise
     model_dirs: str = ""  # os.pathsep-separated folders local base models may be loaded from
     max_upload_bytes: int = Field(default=512 * MiB, gt=0)
+    max_request_bytes: int = Field(default=4 * MiB, gt=0)  # any other request body (JSON): 413 above it
+    cors_origins: str = ""  # comma-separated origins allowed cross-origin (default: same-origin only)
     max_job_attempts: int = Field(default=3, ge=1)
     redis_prefix: str = Field(default="studio", min_length=1)  # `{prefix}:jobs:{id}:…` keys (worker's STUDIO_REDIS_PREFIX)
     broker_prefix: str | None = None  # Celery's global key prefix; must match the workers' STUDIO_BROKER_PREFIX
@@ -64,6 +66,9 @@ class Settings(BaseSettings):
             raise ValueError(f"STUDIO_AUTH=off is refused when STUDIO_HOST={self.host!r} is not a loopback "
                              "address: anyone on the network could use the studio. Set STUDIO_AUTH=on "
                              "or bind to 127.0.0.1.")
+        if "*" in self.cors_origin_list and self.auth == "off":
+            raise ValueError("STUDIO_CORS_ORIGINS=* is refused while STUDIO_AUTH=off: any web page could then drive "
+                             "the studio. Name the origins, or turn auth on.")
         return self
 
     @property
@@ -74,6 +79,11 @@ class Settings(BaseSettings):
     @property
     def auth_enabled(self) -> bool:
         return self.auth == "on"
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """`cors_origins` split on commas, trailing slashes dropped (`http://localhost:5173`)."""
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def model_dir_list(self) -> list[Path]:

@@ -1,4 +1,4 @@
-"""Dependencies as `Annotated` aliases: `SessionDep`, `SettingsDep`."""
+"""Dependencies as `Annotated` aliases: `SessionDep`, `SettingsDep`, `CurrentPrincipal`."""
 
 from __future__ import annotations
 
@@ -6,10 +6,15 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from backend.api.errors import APIError
 from backend.db.session import Database
+from backend.services.auth import LOCAL, Principal, authenticate
 from backend.settings import Settings
+
+bearer = HTTPBearer(auto_error=False, description="An API key from `studio keys create` (team mode only).")
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -30,3 +35,25 @@ def get_session(request: Request) -> Iterator[Session]:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 DatabaseDep = Annotated[Database, Depends(get_db)]
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def unauthorized(message: str, code: str) -> APIError:
+    return APIError(401, message, code=code, headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_principal(settings: SettingsDep, session: SessionDep,
+                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+    """Who is calling: with auth off everyone is `LOCAL` (an admin); with auth on, the owner of the
+    `Authorization: Bearer` key, else 401. Every `/v1` router depends on this (see `create_app`)."""
+    if not settings.auth_enabled:
+        return LOCAL
+    if credentials is None:
+        raise unauthorized("Missing API key: send it as `Authorization: Bearer <key>` (`studio keys create` "
+                           "makes one).", "missing_api_key")
+    principal = authenticate(session=session, key=credentials.credentials)
+    if principal is None:
+        raise unauthorized("Invalid API key: it is unknown or was revoked.", "invalid_api_key")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -93,6 +93,10 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
             f"; allowed: {allowed}." if allowed else ".")
         return error_response(405, message, code="method_not_allowed",
                               headers={**(exc.headers or {}), **({"Allow": allowed} if allowed else {})})
+    elif exc.status_code == 413:  # guards.BodyLimit, while the route read its body
+        from backend.api.guards import too_large_message
+
+        message, code = too_large_message(request.app.state.settings.max_request_bytes), "request_too_large"
     else:
         message, code = str(exc.detail), None
     return error_response(exc.status_code, message, code=code, headers=exc.headers)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 
-from backend.api.deps import SessionDep, SettingsDep
+from backend.api.deps import CurrentPrincipal, SessionDep, SettingsDep
 from backend.schemas.registry import EstimateObject
 from backend.services.estimates import estimate_job
 from backend.services.job_checks import job_body_schema
@@ -16,7 +16,8 @@ BODY = {"requestBody": {"required": True, "content": {"application/json": {"sche
 
 
 @router.post("", response_model=EstimateObject, openapi_extra=BODY)
-def estimate(request: Request, session: SessionDep, settings: SettingsDep,
+def estimate(request: Request, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal,
              body: Annotated[Any, Body(include_in_schema=False)] = None) -> EstimateObject:
     """Total and trainable parameters and memory by part, for a job body (`training_file` optional)."""
-    return estimate_job(session=session, settings=settings, queue=request.app.state.queue, body=body)
+    return estimate_job(session=session, settings=settings, queue=request.app.state.queue, body=body,
+                        principal=principal)

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import SessionDep
+from backend.api.deps import CurrentPrincipal, SessionDep
 from backend.api.errors import APIError
+from backend.api.guards import QUERY_KEY_DOC
 from backend.api.jobs import JobId, load_job
 from backend.db.ids import event_id, event_seq
 from backend.db.models import Job
@@ -38,11 +39,11 @@ def seq_after(job_id: str, after: str | None, param: str) -> int:
 
 
 @router.get("/{fine_tuning_job_id}/events", response_model=JobEventList)
-def list_fine_tuning_events(fine_tuning_job_id: JobId, session: SessionDep,
+def list_fine_tuning_events(fine_tuning_job_id: JobId, session: SessionDep, principal: CurrentPrincipal,
                             after: Annotated[str | None, Query(max_length=128)] = None,
                             limit: Annotated[int, Query(ge=1, le=100)] = 20) -> JobEventList:
     """List a job's events, oldest first; `after` is the last event id seen."""
-    job = load_job(session, fine_tuning_job_id)
+    job = load_job(session, fine_tuning_job_id, principal)
     rows, has_more = service.list_events(session=session, job_id=job.id,
                                          after_seq=seq_after(job.id, after, "after"), limit=limit)
     return JobEventList.of([service.event_public(r) for r in rows], has_more=has_more)
@@ -50,20 +51,23 @@ def list_fine_tuning_events(fine_tuning_job_id: JobId, session: SessionDep,
 
 @router.get("/{fine_tuning_job_id}/checkpoints", response_model=CheckpointList)
 def list_fine_tuning_job_checkpoints(fine_tuning_job_id: JobId, session: SessionDep,
+                                     principal: CurrentPrincipal,
                                      after: Annotated[str | None, Query(max_length=128)] = None,
                                      limit: Annotated[int, Query(ge=1, le=100)] = 10) -> CheckpointList:
     """List a job's checkpoints, latest step first."""
-    job = load_job(session, fine_tuning_job_id)
+    job = load_job(session, fine_tuning_job_id, principal)
     rows, has_more = service.list_checkpoints(session=session, job_id=job.id, after=after, limit=limit)
     return CheckpointList.of([service.checkpoint_public(r, job) for r in rows], has_more=has_more)
 
 
-@router.get("/{fine_tuning_job_id}/events/stream", response_class=StreamingResponse, responses=SSE_RESPONSE)
+@router.get("/{fine_tuning_job_id}/events/stream", response_class=StreamingResponse, responses=SSE_RESPONSE,
+            openapi_extra=QUERY_KEY_DOC)
 def stream_fine_tuning_events(fine_tuning_job_id: JobId, request: Request, session: SessionDep,
+                              principal: CurrentPrincipal,
                               after: Annotated[str | None, Query(max_length=128)] = None,
                               last_event_id: Annotated[str | None, Header(max_length=128)] = None) -> StreamingResponse:
     """Follow a job's events live (Server-Sent Events), from the first one or after `Last-Event-ID`."""
-    job = load_job(session, fine_tuning_job_id)
+    job = load_job(session, fine_tuning_job_id, principal)
     cursor = last_event_id or after
     start = seq_after(job.id, cursor, "Last-Event-ID" if last_event_id else "after")
     settings = request.app.state.settings

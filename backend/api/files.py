@@ -8,15 +8,17 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import SessionDep, SettingsDep
+from backend.api.deps import CurrentPrincipal, SessionDep, SettingsDep
 from backend.api.errors import APIError, not_found
 from backend.api.uploads import receive_form
 from backend.schemas.files import FileDeleted, FileList, FileObject
+from backend.services import audit
 from backend.services import files as service
+from backend.services.auth import Principal
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
 
-FileId = Annotated[str, Path(description="The file's id, e.g. `file-01J…`.")]
+FileId = Annotated[str, Path(description="The file's id, e.g. `file-01J…`.", max_length=128)]
 
 UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file", "purpose"],
@@ -25,15 +27,16 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
                    "purpose": {"type": "string", "enum": ["fine-tune"]}}}}}}}
 
 
-def _get(session, file_id: str):
-    row = service.get_file(session=session, file_id=file_id)
+def _get(session, file_id: str, principal: Principal):
+    row = service.get_file(session=session, file_id=file_id, principal=principal)
     if row is None:
         raise not_found("file", file_id, "file_id")
     return row
 
 
-@router.post("", response_model=FileObject, openapi_extra=UPLOAD_BODY)
-async def create_file(request: Request, session: SessionDep, settings: SettingsDep) -> FileObject:
+@router.post("", response_model=FileObject, openapi_extra=UPLOAD_BODY)  # not under STUDIO_MAX_REQUEST_BYTES
+async def create_file(request: Request, session: SessionDep, settings: SettingsDep,
+                      principal: CurrentPrincipal) -> FileObject:
     """Upload a dataset; it is validated before it is kept (400 naming line and field if not)."""
     form = await receive_form(request, tmp_dir=settings.tmp_dir, max_bytes=settings.max_upload_bytes)
     try:
@@ -41,33 +44,39 @@ async def create_file(request: Request, session: SessionDep, settings: SettingsD
             raise APIError(400, "Missing required parameter: 'file'.", param="file", code="missing_file")
         row = await run_in_threadpool(service.create_file, session=session, settings=settings,
                                       upload_path=form.file_path, filename=form.filename,
-                                      purpose=form.fields.get("purpose"))
+                                      purpose=form.fields.get("purpose"), principal=principal)
     finally:
         form.discard()
+    await run_in_threadpool(audit.record_for, principal, session=session, action="file.create",
+                            resource_type="file", resource_id=row.id, team=row.team,
+                            detail={"filename": row.filename, "bytes": row.bytes})
     return FileObject.model_validate(row)
 
 
 @router.get("", response_model=FileList)
-def list_files(session: SessionDep, after: Annotated[str | None, Query(max_length=128)] = None,
+def list_files(session: SessionDep, principal: CurrentPrincipal,
+               after: Annotated[str | None, Query(max_length=128)] = None,
                limit: Annotated[int, Query(ge=1, le=100)] = 20,
                purpose: Annotated[str | None, Query(max_length=32)] = None) -> FileList:
     """List files, newest first."""
-    rows, has_more = service.list_files(session=session, after=after, limit=limit, purpose=purpose)
+    rows, has_more = service.list_files(session=session, after=after, limit=limit, purpose=purpose,
+                                        principal=principal)
     return FileList.of([FileObject.model_validate(r) for r in rows], has_more=has_more)
 
 
 @router.get("/{file_id}", response_model=FileObject)
-def get_file(file_id: FileId, session: SessionDep) -> FileObject:
+def get_file(file_id: FileId, session: SessionDep, principal: CurrentPrincipal) -> FileObject:
     """Get a file's metadata."""
-    return FileObject.model_validate(_get(session, file_id))
+    return FileObject.model_validate(_get(session, file_id, principal))
 
 
 @router.get("/{file_id}/content", response_class=FileResponse,
             responses={200: {"content": {t: {} for t in service.MEDIA_TYPES.values()},
                              "description": "The file's bytes."}})
-def get_file_content(file_id: FileId, session: SessionDep, settings: SettingsDep) -> FileResponse:
+def get_file_content(file_id: FileId, session: SessionDep, settings: SettingsDep,
+                     principal: CurrentPrincipal) -> FileResponse:
     """Download a file's bytes as uploaded."""
-    row = _get(session, file_id)
+    row = _get(session, file_id, principal)
     path = service.storage_path(settings, row)
     if not path.is_file():
         raise APIError(404, f"The content of file '{file_id}' is missing from storage.", param="file_id",
@@ -76,7 +85,12 @@ def get_file_content(file_id: FileId, session: SessionDep, settings: SettingsDep
 
 
 @router.delete("/{file_id}", response_model=FileDeleted)
-def delete_file(file_id: FileId, session: SessionDep, settings: SettingsDep) -> FileDeleted:
+def delete_file(file_id: FileId, session: SessionDep, settings: SettingsDep,
+                principal: CurrentPrincipal) -> FileDeleted:
     """Delete a file and its bytes."""
-    service.delete_file(session=session, settings=settings, row=_get(session, file_id))
+    row = _get(session, file_id, principal)
+    team, filename = row.team, row.filename
+    service.delete_file(session=session, settings=settings, row=row)
+    audit.record_for(principal, session=session, action="file.delete", resource_type="file", resource_id=file_id,
+                     team=team, detail={"filename": filename})
     return FileDeleted(id=file_id)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import SessionDep, SettingsDep
+from backend.api.deps import CurrentPrincipal, SessionDep, SettingsDep
 from backend.schemas.inference import ChatCompletion, ChatCompletionRequest, Completion, CompletionRequest
 from backend.services import inference as service
 from backend.services.job_checks import inline_schema
@@ -24,21 +24,23 @@ def body_schema(model) -> dict:
         model.model_json_schema())}}}}
 
 
-async def _answer(request: Request, session, settings, parsed):
-    served = await run_in_threadpool(resolve_served_model, session=session, settings=settings, model=parsed.model)
+async def _answer(request: Request, session, settings, principal, parsed):
+    served = await run_in_threadpool(resolve_served_model, session=session, settings=settings, model=parsed.model,
+                                     principal=principal)
     return await service.answer(queue=request.app.state.queue, settings=settings, served=served, request=parsed)
 
 
 @router.post("/chat/completions", response_model=ChatCompletion, responses={200: STREAMED},
              openapi_extra=body_schema(ChatCompletionRequest))
 async def create_chat_completion(request: Request, session: SessionDep, settings: SettingsDep,
-                                 body: RawBody = None):
+                                 principal: CurrentPrincipal, body: RawBody = None):
     """Chat with a base model or an adapter (`name`, `name:version`, `name@alias`); runs on a worker."""
-    return await _answer(request, session, settings, service.parse(ChatCompletionRequest, body))
+    return await _answer(request, session, settings, principal, service.parse(ChatCompletionRequest, body))
 
 
 @router.post("/completions", response_model=Completion, responses={200: STREAMED},
              openapi_extra=body_schema(CompletionRequest))
-async def create_completion(request: Request, session: SessionDep, settings: SettingsDep, body: RawBody = None):
+async def create_completion(request: Request, session: SessionDep, settings: SettingsDep,
+                            principal: CurrentPrincipal, body: RawBody = None):
     """Continue a raw prompt with a base model or an adapter; runs on a worker."""
-    return await _answer(request, session, settings, service.parse(CompletionRequest, body))
+    return await _answer(request, session, settings, principal, service.parse(CompletionRequest, body))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from backend.api.deps import SessionDep, SettingsDep
+from backend.api.deps import CurrentPrincipal, SessionDep, SettingsDep
 from backend.schemas.registry import ModelList, ModelObject
 from backend.services.model_catalog import get_model, list_models
 
@@ -14,13 +14,13 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
 @router.get("", response_model=ModelList)
-def list_all_models(session: SessionDep, settings: SettingsDep) -> ModelList:
+def list_all_models(session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal) -> ModelList:
     """Base models (the demo, local model folders), then every ready adapter version and its name."""
-    return ModelList(data=list_models(session=session, settings=settings))
+    return ModelList(data=list_models(session=session, settings=settings, principal=principal))
 
 
 @router.get("/{model:path}", response_model=ModelObject)
-def retrieve_model(model: Annotated[str, Path(max_length=512)], session: SessionDep,
-                   settings: SettingsDep) -> ModelObject:
+def retrieve_model(model: Annotated[str, Path(max_length=512)], session: SessionDep, settings: SettingsDep,
+                   principal: CurrentPrincipal) -> ModelObject:
     """One model: a base (with its LoRA-targetable modules) or an adapter reference."""
-    return get_model(session=session, settings=settings, model=model)
+    return get_model(session=session, settings=settings, model=model, principal=principal)

@@ -27,6 +27,8 @@ class FileObject(BaseModel):
     num_examples: int
     sha256: str
     token_stats: dict[str, Any] | None = None  # {"char_stats": {count, mean, p50, p95, max, histogram, …}}
+    owner: str | None = None  # the user who uploaded it (team mode; `local` with auth off)
+    team: str | None = None  # who may see it (team mode)
 
 
 class FileList(ListPage[FileObject]):

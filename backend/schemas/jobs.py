@@ -53,6 +53,8 @@ class JobObject(BaseModel):
     trainable_params: int | None = None
     adapter: dict[str, Any] | None = None  # registry reference once succeeded
     estimated_finish: int | None = None
+    owner: str | None = None  # the user who created it (team mode; `local` with auth off)
+    team: str | None = None  # who may see it (team mode)
 
 
 class JobList(ListPage[JobObject]):

@@ -47,6 +47,8 @@ class AdapterObject(BaseModel):
     base_model: str | None = None
     aliases: dict[str, int] = {}
     versions: list[AdapterVersionObject] = []
+    owner: str | None = None  # who trained its first version (team mode)
+    team: str | None = None  # who may see it (team mode)
 
 
 class AdapterList(ListPage[AdapterObject]):

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from backend.api.errors import APIError
 from backend.schemas.registry import EstimateObject
 from backend.services import queue as queue_calls
+from backend.services.auth import Principal
 from backend.services.job_checks import check_file, check_model, check_target_modules, parse_job_body
 from backend.services.queue import JobQueue
 from backend.settings import Settings
@@ -24,12 +25,14 @@ _cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
 _lock = threading.Lock()
 
 
-def estimate_job(*, session: Session, settings: Settings, queue: JobQueue, body: Any) -> EstimateObject:
+def estimate_job(*, session: Session, settings: Settings, queue: JobQueue, body: Any,
+                 principal: Principal | None = None) -> EstimateObject:
     if isinstance(body, dict) and not body.get("training_file"):
         body = {**body, "training_file": PLACEHOLDER_FILE}
     spec = parse_job_body(body)
     if spec.training_file != PLACEHOLDER_FILE:
-        check_file(session=session, file_id=spec.training_file, param="training_file", stage=spec.stage)
+        check_file(session=session, file_id=spec.training_file, param="training_file", stage=spec.stage,
+                   principal=principal)
     check_target_modules(spec=spec, model_type=check_model(settings=settings, spec=spec))
     payload = spec.model_dump(mode="json")
     key = json.dumps(payload, sort_keys=True)

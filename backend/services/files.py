@@ -16,6 +16,7 @@ from backend.api.errors import APIError
 from backend.db.ids import new_id
 from backend.db.models import File
 from backend.schemas.files import FILE_PURPOSES
+from backend.services.auth import Principal, can_see, visible
 from backend.services.pagination import newest_first
 from backend.settings import Settings
 from worker.finetune.data import DataValidationError, char_stats, read_dataset
@@ -59,8 +60,9 @@ def media_type(row: File) -> str:
 
 
 def create_file(*, session: Session, settings: Settings, upload_path: Path, filename: str | None,
-                purpose: str | None) -> File:
-    """Validate the uploaded temp file and keep it; on any refusal nothing is stored.
+                purpose: str | None, principal: Principal | None = None) -> File:
+    """Validate the uploaded temp file and keep it (owned by `principal` and their team); on any refusal
+    nothing is stored.
 
     The temp file is consumed: moved into `files/` on success, deleted otherwise.
     """
@@ -82,7 +84,8 @@ def create_file(*, session: Session, settings: Settings, upload_path: Path, file
                    file_format=dataset.file_format, format=dataset.format.value,
                    num_examples=dataset.num_examples, status="processed",
                    token_stats={"char_stats": char_stats(dataset)},
-                   storage_path=f"files/{file_id}.{dataset.file_format}")
+                   storage_path=f"files/{file_id}.{dataset.file_format}",
+                   owner=principal.user if principal else None, team=principal.team if principal else None)
         final = storage_path(settings, row)
         final.parent.mkdir(parents=True, exist_ok=True)
         checked.rename(final)
@@ -97,15 +100,18 @@ def create_file(*, session: Session, settings: Settings, upload_path: Path, file
             upload_path.unlink(missing_ok=True)
 
 
-def get_file(*, session: Session, file_id: str) -> File | None:
-    return session.get(File, file_id)
+def get_file(*, session: Session, file_id: str, principal: Principal | None = None) -> File | None:
+    """The file, or None when there is none or `principal` may not see it."""
+    row = session.get(File, file_id)
+    return row if row is not None and can_see(principal, row.team) else None
 
 
-def list_files(*, session: Session, after: str | None = None, limit: int = 20,
-               purpose: str | None = None) -> tuple[list[File], bool]:
-    """Newest first; `after` is the last id of the previous page."""
-    return newest_first(session, File, after=after, limit=limit,
-                        where=(File.purpose == purpose,) if purpose else ())
+def list_files(*, session: Session, after: str | None = None, limit: int = 20, purpose: str | None = None,
+               principal: Principal | None = None) -> tuple[list[File], bool]:
+    """Newest first; `after` is the last id of the previous page. Only what `principal` may see."""
+    where = [clause for clause in (File.purpose == purpose if purpose else None, visible(principal, File.team))
+             if clause is not None]
+    return newest_first(session, File, after=after, limit=limit, where=tuple(where))
 
 
 def delete_file(*, session: Session, settings: Settings, row: File) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from backend.api.errors import APIError
 from backend.db.models import File
+from backend.services.auth import Principal, can_see
 from backend.settings import Settings
 from worker.finetune.data import STAGE_FORMATS
 from worker.finetune.spec import TUNING_TYPES, JobSpec, SpecError, parse_spec
@@ -64,10 +65,10 @@ def _is_tag(part: Any) -> bool:
     return isinstance(part, str) and (part in TUNING_TYPES or not _FIELD_NAME.fullmatch(part))
 
 
-def check_file(*, session: Session, file_id: str, param: str, stage: str) -> File:
-    """The stored file behind `file_id`, whose format the stage can train on."""
+def check_file(*, session: Session, file_id: str, param: str, stage: str, principal: Principal | None = None) -> File:
+    """The stored file behind `file_id` (one `principal` may see), whose format the stage can train on."""
     row = session.get(File, file_id)
-    if row is None:
+    if row is None or not can_see(principal, row.team):
         raise APIError(404, f"No such file: '{file_id}' (given as {param}).",
                        param=param, code="file_not_found")
     allowed = sorted(f.value for f in STAGE_FORMATS[stage])
@@ -133,11 +134,13 @@ def check_target_modules(*, spec: JobSpec, model_type: str | None) -> None:
                       "invalid_target_modules")
 
 
-def check_job(*, session: Session, settings: Settings, spec: JobSpec) -> None:
-    """Every check after the body parsed: files, formats, model, target modules."""
-    check_file(session=session, file_id=spec.training_file, param="training_file", stage=spec.stage)
+def check_job(*, session: Session, settings: Settings, spec: JobSpec, principal: Principal | None = None) -> None:
+    """Every check after the body parsed: files (the caller's team's), formats, model, target modules."""
+    check_file(session=session, file_id=spec.training_file, param="training_file", stage=spec.stage,
+               principal=principal)
     if spec.validation_file:
-        check_file(session=session, file_id=spec.validation_file, param="validation_file", stage=spec.stage)
+        check_file(session=session, file_id=spec.validation_file, param="validation_file", stage=spec.stage,
+                   principal=principal)
     model_type = check_model(settings=settings, spec=spec)
     check_target_modules(spec=spec, model_type=model_type)
 

@@ -18,6 +18,7 @@ from backend.api.errors import APIError
 from backend.db.ids import new_id
 from backend.db.models import Checkpoint, File, Job, now
 from backend.schemas.jobs import TERMINAL_STATUSES, JobError, JobObject, Progress
+from backend.services.auth import Principal, can_see, visible
 from backend.services.pagination import newest_first
 from backend.services.job_checks import check_job, parse_job_body
 from backend.services.queue import JobQueue, QueueUnavailable
@@ -31,14 +32,18 @@ log = logging.getLogger("studio.jobs")
 # Reading
 
 
-def get_job(*, session: Session, job_id: str) -> Job | None:
-    return session.get(Job, job_id)
+def get_job(*, session: Session, job_id: str, principal: Principal | None = None) -> Job | None:
+    """The job, or None when there is none or `principal` may not see it."""
+    job = session.get(Job, job_id)
+    return job if job is not None and can_see(principal, job.team) else None
 
 
-def list_jobs(*, session: Session, after: str | None = None, limit: int = 20,
-              status: str | None = None) -> tuple[list[Job], bool]:
-    """Newest first; `after` is the last id of the previous page."""
-    return newest_first(session, Job, after=after, limit=limit, where=(Job.status == status,) if status else ())
+def list_jobs(*, session: Session, after: str | None = None, limit: int = 20, status: str | None = None,
+              principal: Principal | None = None) -> tuple[list[Job], bool]:
+    """Newest first; `after` is the last id of the previous page. Only what `principal` may see."""
+    where = [clause for clause in (Job.status == status if status else None, visible(principal, Job.team))
+             if clause is not None]
+    return newest_first(session, Job, after=after, limit=limit, where=tuple(where))
 
 
 def queue_positions(*, session: Session, jobs: list[Job]) -> dict[str, int]:
@@ -79,7 +84,7 @@ def job_public(job: Job, *, positions: dict[str, int] | None = None,
         attempt=job.attempt, progress=Progress(step=job.progress_step, total_steps=job.progress_total,
                                                eta_seconds=eta),
         trainable_params=job.trainable_params, adapter=(adapters or {}).get(job.id),
-        estimated_finish=int(time.time() + eta) if eta is not None else None,
+        estimated_finish=int(time.time() + eta) if eta is not None else None, owner=job.owner, team=job.team,
     )
 
 
@@ -130,37 +135,40 @@ def _send(*, session: Session, settings: Settings, queue: JobQueue, job: Job, re
         raise
 
 
-def _by_idempotency_key(session: Session, key: str, spec: JobSpec) -> Job | None:
+def _by_idempotency_key(session: Session, key: str, spec: JobSpec, principal: Principal | None) -> Job | None:
     job = session.scalars(select(Job).where(Job.idempotency_key == key)).first()
-    if job is not None and job.spec != spec.model_dump_json():
+    # Another team's key answers like a reused one: their job is neither returned nor revealed.
+    if job is not None and (job.spec != spec.model_dump_json() or not can_see(principal, job.team)):
         raise APIError(409, "This Idempotency-Key was already used with a different job body.",
                        param="Idempotency-Key", code="idempotency_key_reused")
     return job
 
 
 def create_job(*, session: Session, settings: Settings, queue: JobQueue, body: Any,
-               idempotency_key: str | None = None) -> tuple[Job, bool]:
-    """Validate, store as `queued` (committed), then send the task. Returns (job, created).
+               idempotency_key: str | None = None, principal: Principal | None = None) -> tuple[Job, bool]:
+    """Validate, store as `queued` (committed, owned by `principal` and their team), then send the task.
+    Returns (job, created).
 
     With an `idempotency_key` already used for the same body, the stored job is returned and nothing is sent.
     """
     spec = parse_job_body(body)
-    if idempotency_key and (existing := _by_idempotency_key(session, idempotency_key, spec)):
+    if idempotency_key and (existing := _by_idempotency_key(session, idempotency_key, spec, principal)):
         return existing, False
-    check_job(session=session, settings=settings, spec=spec)
+    check_job(session=session, settings=settings, spec=spec, principal=principal)
     job_id = new_id("ftjob")
     output_dir, checkpoint_dir = job_dirs(settings, job_id)
     job = Job(id=job_id, status="queued", model=spec.model, spec=spec.model_dump_json(),
               training_file=spec.training_file, validation_file=spec.validation_file, suffix=spec.suffix,
               seed=spec.seed, metadata_=spec.metadata, priority=spec.priority, attempt=1,
               idempotency_key=idempotency_key or None, output_dir=output_dir, checkpoint_dir=checkpoint_dir,
-              progress_step=0, last_event_seq=0)
+              progress_step=0, last_event_seq=0, owner=principal.user if principal else None,
+              team=principal.team if principal else None)
     session.add(job)
     try:
         session.commit()
     except IntegrityError:  # a concurrent request with the same Idempotency-Key won
         session.rollback()
-        existing = _by_idempotency_key(session, idempotency_key, spec) if idempotency_key else None
+        existing = _by_idempotency_key(session, idempotency_key, spec, principal) if idempotency_key else None
         if existing is None:
             raise
         return existing, False

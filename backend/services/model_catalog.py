@@ -6,8 +6,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.api.errors import APIError
-from backend.db.models import AdapterAlias, AdapterVersion
+from backend.db.models import Adapter, AdapterAlias, AdapterVersion
 from backend.schemas.registry import ModelObject
+from backend.services.auth import Principal, visible
 from backend.services.models import BaseModelInfo, find_base_model, list_base_models
 from backend.services.registry import find_version, ready_versions, version_ref
 from backend.settings import Settings
@@ -24,9 +25,10 @@ def adapter_object(model_id: str, version: AdapterVersion) -> ModelObject:
                                                 "method": version.method, "model": version_ref(version)})
 
 
-def list_models(*, session: Session, settings: Settings) -> list[ModelObject]:
+def list_models(*, session: Session, settings: Settings, principal: Principal | None = None) -> list[ModelObject]:
+    """Every base model, then the adapters `principal` may see."""
     out = [base_object(info) for info in list_base_models(settings=settings)]
-    versions = ready_versions(session)
+    versions = ready_versions(session, principal)
     latest: dict[str, AdapterVersion] = {}
     for version in versions:  # ordered by (name, version): the last one seen is the newest
         latest[version.adapter_name] = version
@@ -34,14 +36,17 @@ def list_models(*, session: Session, settings: Settings) -> list[ModelObject]:
     for name, version in latest.items():
         out.append(adapter_object(name, version))
     out.extend(adapter_object(version_ref(v), v) for v in versions)
-    for alias in session.scalars(select(AdapterAlias).order_by(AdapterAlias.adapter_name, AdapterAlias.alias)):
+    aliases = select(AdapterAlias).order_by(AdapterAlias.adapter_name, AdapterAlias.alias)
+    if (clause := visible(principal, Adapter.team)) is not None:
+        aliases = aliases.join(Adapter, Adapter.name == AdapterAlias.adapter_name).where(clause)
+    for alias in session.scalars(aliases):
         if (target := by_key.get((alias.adapter_name, alias.version))) is not None:
             out.append(adapter_object(f"{alias.adapter_name}@{alias.alias}", target))
     return out
 
 
-def get_model(*, session: Session, settings: Settings, model: str) -> ModelObject:
-    version = find_version(session=session, settings=settings, model=model)
+def get_model(*, session: Session, settings: Settings, model: str, principal: Principal | None = None) -> ModelObject:
+    version = find_version(session=session, settings=settings, model=model, principal=principal)
     if version is not None:
         return adapter_object(model, version)
     base = find_base_model(settings=settings, ref=model)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from backend.api.errors import APIError, not_found
 from backend.db.ids import new_id
 from backend.db.models import Adapter, AdapterAlias, AdapterVersion, AliasEvent, Job, now
+from backend.services.auth import Principal, can_see, visible
 from backend.services.models import find_base_model
 from backend.settings import Settings
 
@@ -36,10 +37,24 @@ LORA_TYPES = {"LORA"}  # what vLLM and LoRAX serve as adapters; other PEFT types
 
 
 def adapter_name_for(job: Job, method: str) -> str:
-    """The job's `suffix`, else `<base model's last path part>-<method>`, in registry spelling."""
+    """The job's `suffix`, else `<base model's last path part>-<method>`, in registry spelling; a team's
+    job gets `<team>.<that>` (team names have no dots), so teams never compete for a name."""
     raw = job.suffix or f"{Path(job.model.rstrip('/')).name or 'model'}-{method}"
     name = re.sub(r"[^a-z0-9._-]+", "-", raw.lower()).strip("-._") or "adapter"
+    if job.team:
+        return f"{job.team}.{name}"[:128]
     return name[:128]
+
+
+def _name_for_team(session: Session, name: str, team: str | None) -> str:
+    """`name`, unless an adapter of another team (or of none) already holds it: then `name-2`, `name-3`, ….
+
+    Only a team-less admin can make such a clash (team names are prefixes), so a member never meets it."""
+    candidate, n = name, 1
+    while (held := session.get(Adapter, candidate)) is not None and held.team != team:
+        n += 1
+        candidate = f"{name[:120]}-{n}"
+    return candidate
 
 
 def absolute(settings: Settings, path: str) -> Path:
@@ -64,9 +79,9 @@ def register_job_version(*, session: Session, job: Job, method: str,
     existing = session.scalars(select(AdapterVersion).where(AdapterVersion.job_id == job.id)).first()
     if existing is not None:
         return existing
-    name = adapter_name_for(job, method)
+    name = _name_for_team(session, adapter_name_for(job, method), job.team)
     if session.get(Adapter, name) is None:
-        session.add(Adapter(name=name, created_at=now()))
+        session.add(Adapter(name=name, created_at=now(), owner=job.owner, team=job.team))
         session.flush()
     latest = session.scalar(select(func.max(AdapterVersion.version)).where(AdapterVersion.adapter_name == name))
     version = AdapterVersion(id=new_id("adv"), adapter_name=name, version=(latest or 0) + 1, status="pending",
@@ -184,35 +199,42 @@ def _vocabulary_resized(folder: Path, lineage: dict[str, Any]) -> bool:
 # Reading
 
 
-def get_adapter(*, session: Session, name: str) -> Adapter:
+def get_adapter(*, session: Session, name: str, principal: Principal | None = None) -> Adapter:
+    """The adapter, or 404 (also when it belongs to a team `principal` is not in)."""
     adapter = session.get(Adapter, name)
-    if adapter is None:
+    if adapter is None or not can_see(principal, adapter.team):
         raise not_found("adapter", name, "name")
     return adapter
 
 
-def get_version(*, session: Session, name: str, version: int) -> AdapterVersion:
-    row = session.scalars(select(AdapterVersion).where(AdapterVersion.adapter_name == name,
+def get_version(*, session: Session, name: str, version: int, principal: Principal | None = None) -> AdapterVersion:
+    adapter = get_adapter(session=session, name=name, principal=principal)
+    row = session.scalars(select(AdapterVersion).where(AdapterVersion.adapter_name == adapter.name,
                                                        AdapterVersion.version == version)).first()
     if row is None:
-        get_adapter(session=session, name=name)
         raise APIError(404, f"Adapter '{name}' has no version {version}.", param="version",
                        code="adapter_version_not_found")
     return row
 
 
-def list_adapters(*, session: Session, after: str | None, limit: int) -> tuple[list[Adapter], bool]:
-    """Alphabetical; `after` is the last name of the previous page."""
+def list_adapters(*, session: Session, after: str | None, limit: int,
+                  principal: Principal | None = None) -> tuple[list[Adapter], bool]:
+    """Alphabetical; `after` is the last name of the previous page. Only what `principal` may see."""
     query = select(Adapter).order_by(Adapter.name)
     if after:
         query = query.where(Adapter.name > after)
+    if (clause := visible(principal, Adapter.team)) is not None:
+        query = query.where(clause)
     rows = list(session.scalars(query.limit(limit + 1)))
     return rows[:limit], len(rows) > limit
 
 
-def ready_versions(session: Session) -> list[AdapterVersion]:
-    return list(session.scalars(select(AdapterVersion).where(AdapterVersion.status == "ready")
-                                .order_by(AdapterVersion.adapter_name, AdapterVersion.version)))
+def ready_versions(session: Session, principal: Principal | None = None) -> list[AdapterVersion]:
+    query = (select(AdapterVersion).join(Adapter).where(AdapterVersion.status == "ready")
+             .order_by(AdapterVersion.adapter_name, AdapterVersion.version))
+    if (clause := visible(principal, Adapter.team)) is not None:
+        query = query.where(clause)
+    return list(session.scalars(query))
 
 
 def adapter_refs(*, session: Session, job_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -228,12 +250,13 @@ def adapter_refs(*, session: Session, job_ids: list[str]) -> dict[str, dict[str,
 # Aliases and deletion
 
 
-def set_alias(*, session: Session, name: str, alias: str, version: int, actor: str = "anonymous") -> AdapterAlias:
+def set_alias(*, session: Session, name: str, alias: str, version: int, actor: str = "anonymous",
+              principal: Principal | None = None) -> AdapterAlias:
     """Point `name@alias` at `version` and append the move to the alias history."""
     if not ALIAS.fullmatch(alias) or alias.isdigit():
         raise APIError(400, "An alias starts with a letter and has at most 64 letters, digits, '.', '_' or '-'.",
                        param="alias", code="invalid_alias")
-    target = get_version(session=session, name=name, version=version)
+    target = get_version(session=session, name=name, version=version, principal=principal)
     if target.status != "ready":
         raise APIError(400, f"Version {version} of '{name}' is {target.status}; only ready versions take aliases.",
                        param="version", code="adapter_version_not_ready")
@@ -250,10 +273,11 @@ def set_alias(*, session: Session, name: str, alias: str, version: int, actor: s
     return row
 
 
-def remove_alias(*, session: Session, name: str, alias: str, actor: str = "anonymous") -> None:
+def remove_alias(*, session: Session, name: str, alias: str, actor: str = "anonymous",
+                 principal: Principal | None = None) -> None:
+    get_adapter(session=session, name=name, principal=principal)
     row = session.get(AdapterAlias, (name, alias))
     if row is None:
-        get_adapter(session=session, name=name)
         raise APIError(404, f"Adapter '{name}' has no alias '{alias}'.", param="alias", code="alias_not_found")
     session.add(AliasEvent(adapter_name=name, alias=alias, version=None, previous_version=row.version, actor=actor,
                            created_at=now()))
@@ -265,11 +289,12 @@ def alias_history(*, session: Session, name: str) -> list[AliasEvent]:
     return list(session.scalars(select(AliasEvent).where(AliasEvent.adapter_name == name).order_by(AliasEvent.id)))
 
 
-def delete_version(*, session: Session, name: str, version: int, actor: str = "anonymous") -> None:
+def delete_version(*, session: Session, name: str, version: int, actor: str = "anonymous",
+                   principal: Principal | None = None) -> None:
     """Remove a version from the registry; aliases pointing at it go too (recorded in the history).
 
     The files stay in the job's folder: the job and its lineage still refer to them."""
-    row = get_version(session=session, name=name, version=version)
+    row = get_version(session=session, name=name, version=version, principal=principal)
     for alias in list(session.scalars(select(AdapterAlias).where(AdapterAlias.adapter_name == name,
                                                                  AdapterAlias.version == version))):
         session.add(AliasEvent(adapter_name=name, alias=alias.alias, version=None, previous_version=version,
@@ -279,8 +304,9 @@ def delete_version(*, session: Session, name: str, version: int, actor: str = "a
     session.commit()
 
 
-def delete_adapter(*, session: Session, name: str, actor: str = "anonymous") -> None:
-    adapter = get_adapter(session=session, name=name)
+def delete_adapter(*, session: Session, name: str, actor: str = "anonymous",
+                   principal: Principal | None = None) -> None:
+    adapter = get_adapter(session=session, name=name, principal=principal)
     for alias in adapter.aliases:
         session.add(AliasEvent(adapter_name=name, alias=alias.alias, version=None, previous_version=alias.version,
                                actor=actor, created_at=now()))
@@ -307,15 +333,18 @@ class ServedModel:
         return asdict(self)
 
 
-def find_version(*, session: Session, settings: Settings, model: str) -> AdapterVersion | None:
-    """The version `model` names (`name`, `name:N`, `name@alias`), or None when it names no adapter."""
+def find_version(*, session: Session, settings: Settings, model: str,
+                 principal: Principal | None = None) -> AdapterVersion | None:
+    """The version `model` names (`name`, `name:N`, `name@alias`), or None when it names no adapter that
+    `principal` may see (another team's adapter is then looked for among the base models, like any name)."""
     name, version, alias = model, None, None
     if "@" in model:
         name, _, alias = model.partition("@")
     elif re.fullmatch(r".+:\d+", model):
         name, _, number = model.rpartition(":")
         version = int(number)
-    if not NAME.fullmatch(name) or session.get(Adapter, name) is None:
+    if not NAME.fullmatch(name) or (adapter := session.get(Adapter, name)) is None \
+            or not can_see(principal, adapter.team):
         return None
     if alias is not None:
         row = session.get(AdapterAlias, (name, alias))
@@ -348,12 +377,14 @@ def served_version(settings: Settings, version: AdapterVersion, requested: str) 
                        adapter_key=version_ref(version), artifact=version.artifact or "peft")
 
 
-def resolve_served_model(*, session: Session, settings: Settings, model: str) -> ServedModel:
-    """`model` as a client wrote it → what to load; 404 `model_not_found` when it names nothing."""
+def resolve_served_model(*, session: Session, settings: Settings, model: str,
+                         principal: Principal | None = None) -> ServedModel:
+    """`model` as a client wrote it → what to load; 404 `model_not_found` when it names nothing (that
+    `principal` may use)."""
     model = (model or "").strip()
     if not model:
         raise APIError(400, "`model` is required.", param="model", code="missing_model")
-    version = find_version(session=session, settings=settings, model=model)
+    version = find_version(session=session, settings=settings, model=model, principal=principal)
     if version is not None:
         return served_version(settings, version, model)
     base = find_base_model(settings=settings, ref=model)

@@ -50,7 +50,8 @@ def adapter_public(session: Session, adapter: Adapter, *, with_lineage: bool = T
     return AdapterObject(
         id=adapter.name, name=adapter.name, created_at=adapter.created_at,
         latest_version=latest.version if latest else None, base_model=latest.base_model if latest else None,
-        aliases={alias: version for version, names in by_version.items() for alias in names}, versions=versions)
+        aliases={alias: version for version, names in by_version.items() for alias in names}, versions=versions,
+        owner=adapter.owner, team=adapter.team)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ JOBS = "/v1/fine_tuning/jobs"
 JOB_FIELDS = {"id", "object", "status", "model", "fine_tuned_model", "created_at", "finished_at", "error",
               "trained_tokens", "hyperparameters", "method", "training_file", "validation_file", "suffix", "seed",
               "metadata", "tuning", "training", "priority", "queue_position", "attempt", "progress",
-              "trainable_params", "adapter", "estimated_finish"}
+              "trainable_params", "adapter", "estimated_finish", "owner", "team"}
 
 
 def relay(settings, redis, job_id: str) -> None:

@@ -173,6 +173,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/audit_events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Audit Events
+         * @description Audit events, newest first: an admin reads all of them, a member those of their team's objects.
+         */
+        get: operations["audit-list_audit_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/chat/completions": {
         parameters: {
             query?: never;
@@ -557,6 +577,10 @@ export interface components {
              * @constant
              */
             object: "adapter";
+            /** Owner */
+            owner?: string | null;
+            /** Team */
+            team?: string | null;
             /**
              * Versions
              * @default []
@@ -683,6 +707,56 @@ export interface components {
              * @constant
              */
             role: "assistant";
+        };
+        /**
+         * AuditEventList
+         * @description A page of audit events, newest first; pass `last_id` as `after` for the next page.
+         */
+        AuditEventList: {
+            /** Data */
+            data: components["schemas"]["AuditEventObject"][];
+            /** First Id */
+            first_id?: string | null;
+            /** Has More */
+            has_more: boolean;
+            /** Last Id */
+            last_id?: string | null;
+            /**
+             * Object
+             * @default list
+             * @constant
+             */
+            object: "list";
+        };
+        /**
+         * AuditEventObject
+         * @description Who did what to which object, and when (append-only).
+         */
+        AuditEventObject: {
+            /** Action */
+            action: string;
+            /** Actor */
+            actor: string;
+            /** Created At */
+            created_at: number;
+            /** Detail */
+            detail?: {
+                [key: string]: unknown;
+            } | null;
+            /** Id */
+            id: number;
+            /**
+             * Object
+             * @default audit.event
+             * @constant
+             */
+            object: "audit.event";
+            /** Resource Id */
+            resource_id: string;
+            /** Resource Type */
+            resource_type: string;
+            /** Team */
+            team?: string | null;
         };
         /** ChatChoice */
         ChatChoice: {
@@ -912,12 +986,16 @@ export interface components {
              * @constant
              */
             object: "file";
+            /** Owner */
+            owner?: string | null;
             /** Purpose */
             purpose: string;
             /** Sha256 */
             sha256: string;
             /** Status */
             status: string;
+            /** Team */
+            team?: string | null;
             /** Token Stats */
             token_stats?: {
                 [key: string]: unknown;
@@ -1057,6 +1135,8 @@ export interface components {
              * @constant
              */
             object: "fine_tuning.job";
+            /** Owner */
+            owner?: string | null;
             /** Priority */
             priority: number;
             progress: components["schemas"]["Progress"];
@@ -1068,6 +1148,8 @@ export interface components {
             status: string;
             /** Suffix */
             suffix?: string | null;
+            /** Team */
+            team?: string | null;
             /** Trainable Params */
             trainable_params?: number | null;
             /** Trained Tokens */
@@ -1276,7 +1358,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The adapter's name (a job's `suffix`, or `<model>-<method>`). */
+                /** @description The adapter's name (a job's `suffix`, or `<model>-<method>`; `<team>.<…>` for a team's adapters). */
                 name: string;
             };
             cookie?: never;
@@ -1317,7 +1399,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The adapter's name (a job's `suffix`, or `<model>-<method>`). */
+                /** @description The adapter's name (a job's `suffix`, or `<model>-<method>`; `<team>.<…>` for a team's adapters). */
                 name: string;
             };
             cookie?: never;
@@ -1360,7 +1442,7 @@ export interface operations {
             path: {
                 /** @description An alias such as `production`. */
                 alias: string;
-                /** @description The adapter's name (a job's `suffix`, or `<model>-<method>`). */
+                /** @description The adapter's name (a job's `suffix`, or `<model>-<method>`; `<team>.<…>` for a team's adapters). */
                 name: string;
             };
             cookie?: never;
@@ -1407,7 +1489,7 @@ export interface operations {
             path: {
                 /** @description An alias such as `production`. */
                 alias: string;
-                /** @description The adapter's name (a job's `suffix`, or `<model>-<method>`). */
+                /** @description The adapter's name (a job's `suffix`, or `<model>-<method>`; `<team>.<…>` for a team's adapters). */
                 name: string;
             };
             cookie?: never;
@@ -1448,7 +1530,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The adapter's name (a job's `suffix`, or `<model>-<method>`). */
+                /** @description The adapter's name (a job's `suffix`, or `<model>-<method>`; `<team>.<…>` for a team's adapters). */
                 name: string;
             };
             cookie?: never;
@@ -1489,7 +1571,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The adapter's name (a job's `suffix`, or `<model>-<method>`). */
+                /** @description The adapter's name (a job's `suffix`, or `<model>-<method>`; `<team>.<…>` for a team's adapters). */
                 name: string;
                 /** @description The version number (1, 2, …). */
                 version: number;
@@ -1532,7 +1614,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The adapter's name (a job's `suffix`, or `<model>-<method>`). */
+                /** @description The adapter's name (a job's `suffix`, or `<model>-<method>`; `<team>.<…>` for a team's adapters). */
                 name: string;
                 /** @description The version number (1, 2, …). */
                 version: number;
@@ -1573,12 +1655,14 @@ export interface operations {
     "adapters-download_adapter_version": {
         parameters: {
             query?: {
+                /** @description The API key, for clients that cannot set `Authorization` (EventSource, a link). Removed from the URL before it is logged. */
+                api_key?: string;
                 artifact?: "adapter" | "merged";
                 format?: "tar.gz" | "zip";
             };
             header?: never;
             path: {
-                /** @description The adapter's name (a job's `suffix`, or `<model>-<method>`). */
+                /** @description The adapter's name (a job's `suffix`, or `<model>-<method>`; `<team>.<…>` for a team's adapters). */
                 name: string;
                 /** @description The version number (1, 2, …). */
                 version: number;
@@ -1622,7 +1706,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The adapter's name (a job's `suffix`, or `<model>-<method>`). */
+                /** @description The adapter's name (a job's `suffix`, or `<model>-<method>`; `<team>.<…>` for a team's adapters). */
                 name: string;
                 /** @description The version number (1, 2, …). */
                 version: number;
@@ -1656,6 +1740,48 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AdapterVersionObject"];
+                };
+            };
+        };
+    };
+    "audit-list_audit_events": {
+        parameters: {
+            query?: {
+                after?: number | null;
+                limit?: number;
+                resource_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's mistake (OpenAI error envelope). */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Server error (OpenAI error envelope). */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEventList"];
                 };
             };
         };
@@ -3529,6 +3655,8 @@ export interface operations {
         parameters: {
             query?: {
                 after?: string | null;
+                /** @description The API key, for clients that cannot set `Authorization` (EventSource, a link). Removed from the URL before it is logged. */
+                api_key?: string;
             };
             header?: {
                 "last-event-id"?: string | null;
