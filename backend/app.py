@@ -10,6 +10,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from backend.api import adapters, audit, estimate, events, files, health, home, inference, jobs, models
 from backend.api.deps import get_principal
+from backend.api import workers
 from backend.api.errors import install_error_handlers
 from backend.api.guards import BodyLimit, QueryKey, SameOriginWrites
 from backend.db.migrate import upgrade_database
@@ -18,6 +19,7 @@ from backend.schemas.common import ErrorResponse
 from backend.services import registry
 from backend.services.queue import JobQueue
 from backend.services.relay import Relay
+from backend.services.scheduler import Scheduler
 from backend.settings import Settings, get_settings
 
 ERROR_RESPONSES = {"4XX": {"model": ErrorResponse, "description": "The caller's mistake (OpenAI error envelope)."},
@@ -34,7 +36,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     settings = settings or get_settings()
     settings.ensure_dirs()
     db = Database(settings.database_url)
-    queue = JobQueue(settings)  # connects lazily: an app without Redis still starts (jobs answer 503)
+    queue = JobQueue(settings)  # connects lazily: an app without Redis still starts (jobs wait queued)
+    scheduler = Scheduler(db=db, queue=queue, settings=settings)  # tests tick it by hand when disabled
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -44,12 +47,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         if settings.relay_enabled:
             relay = Relay(db=db, redis=queue.redis, prefix=settings.redis_prefix,
                           interval=settings.relay_interval_seconds, data_dir=settings.data_dir,
-                          after_apply=lambda session: registry.finalize_pending(session=session, settings=settings))
+                          after_apply=lambda session: registry.finalize_pending(session=session, settings=settings),
+                          max_attempts=settings.max_job_attempts)
             relay.start()
         _app.state.relay = relay  # SSE followers wait on it instead of polling the database
+        if settings.scheduler_enabled:
+            scheduler.start()
         try:
             yield
         finally:
+            if settings.scheduler_enabled:
+                await scheduler.stop()
             if relay is not None:
                 await relay.stop()
             queue.close()
@@ -60,6 +68,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.settings = settings
     app.state.db = db
     app.state.queue = queue
+    app.state.scheduler = scheduler
     install_error_handlers(app)
     app.include_router(home.router)
     app.include_router(health.router)
@@ -77,4 +86,4 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
 
 
 V1_ROUTERS = (files.router, jobs.router, events.router, models.router, adapters.router, estimate.router,
-              inference.router, audit.router)
+              inference.router, audit.router, workers.router)

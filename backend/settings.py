@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     broker_prefix: str | None = None  # Celery's global key prefix; must match the workers' STUDIO_BROKER_PREFIX
     relay_enabled: bool = True  # copy worker events from Redis into the DB in the background
     relay_interval_seconds: float = Field(default=0.25, gt=0)
+    # The scheduler (docs/queue.md): dispatch queued jobs to free GPU workers by priority, fair share, FIFO
+    scheduler_enabled: bool = True
+    scheduler_interval_seconds: float = Field(default=0.5, gt=0)
+    max_running_per_user: int = Field(default=0, ge=0)  # dispatched or running jobs per user; 0 = no limit
+    team_quotas: str = ""  # "nlp=4,vision=2,*=8": jobs per team at once; `*` for unlisted teams; none = no limit
+    lease_grace_seconds: float = Field(default=15.0, gt=0)  # no lease + no live worker this long = worker lost
+    dispatch_timeout_seconds: float = Field(default=600.0, gt=0)  # an unclaimed dispatch is replaced after this
     sse_poll_seconds: float = Field(default=0.2, gt=0)  # how often an event stream looks for new events
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
     inference_timeout_seconds: float = Field(default=300.0, gt=0)  # a chat/completion gives up (504) after this
@@ -90,6 +97,17 @@ class Settings(BaseSettings):
         """`model_dirs` split on os.pathsep, expanded, empty entries dropped."""
         return [Path(p).expanduser().resolve() for p in self.model_dirs.split(os.pathsep) if p.strip()]
 
+    @field_validator("team_quotas")
+    @classmethod
+    def _check_quotas(cls, value: str) -> str:
+        parse_quotas(value)
+        return value
+
+    @property
+    def team_quota_map(self) -> dict[str, int]:
+        """`team_quotas` as {team: max concurrent jobs}; the key `*` applies to teams not listed."""
+        return parse_quotas(self.team_quotas)
+
     @property
     def files_dir(self) -> Path:
         """Where uploaded datasets are stored, one file per file id."""
@@ -109,6 +127,19 @@ class Settings(BaseSettings):
         """Create the data folders if they are missing."""
         for path in (self.data_dir, self.files_dir, self.jobs_dir, self.tmp_dir):
             path.mkdir(parents=True, exist_ok=True)
+
+
+def parse_quotas(text: str) -> dict[str, int]:
+    """`"nlp=4, vision=2, *=8"` → {"nlp": 4, "vision": 2, "*": 8}; raises ValueError naming a bad entry."""
+    quotas: dict[str, int] = {}
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        team, _, limit = entry.partition("=")
+        if not team.strip() or not limit.strip().isdigit():
+            raise ValueError(f"STUDIO_TEAM_QUOTAS: {entry!r} is not `team=N` (N a whole number ≥ 0)")
+        quotas[team.strip()] = int(limit)
+    return quotas
 
 
 @lru_cache

@@ -2,13 +2,20 @@
 
 The child (`worker.run_job`) writes its own final status; this module writes one only when the child
 could not: it was hard-killed after the grace period, died from a signal, or exited without `result.json`.
-Signal deaths: SIGKILL that we did not send → `out_of_memory` (on Linux that is almost always the kernel's
-OOM killer); any other signal, or exit 12 → `worker_lost` (re-queueable, with the latest checkpoint).
+Signal deaths: a SIGKILL we did not send while the kernel's OOM-kill counter rose → `out_of_memory` (with
+`events.OOM_HINT`); any other signal (a `kill -9` by hand included), or exit 12 → `worker_lost`
+(re-queueable by the API, with the latest checkpoint).
+
+The lease heartbeat: every `events.lease_heartbeat_seconds()`; a refresh that finds the key gone (a Redis
+restart) re-takes it unless a newer attempt was dispatched; a lease someone else holds stops the run.
+`STUDIO_TRAINING_MODULE` (default `worker.run_job`) names the module run as the training process — the
+queue's load test and benchmark swap in a stub that follows the same contract without loading a model.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -19,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from . import events as ev
+from . import registry
 from .finetune.reporting import make_event
 
+log = logging.getLogger("studio.control")
 POLL_SECONDS = 0.5
-HEARTBEAT_SECONDS = 5.0
 KILL_WAIT_SECONDS = 10.0
 
 
@@ -40,7 +48,9 @@ class Job:
     redis: Any
     lease: str
     prefix: str | None = None
+    worker: str | None = None  # the Celery node name, to list the job in the worker registry
     work_dir: Path = field(init=False)
+    oom_kills: int | None = field(init=False, default=None)  # the kernel's OOM-kill count at launch
 
     def __post_init__(self) -> None:
         self.work_dir = self.output_dir.parent  # the job's folder: spec.json, result.json, train-N.log
@@ -59,7 +69,8 @@ class Job:
 
 
 def command(job: Job, spec_file: Path, result_file: Path, redis_url: str, resume_from: str | None) -> list[str]:
-    cmd = [sys.executable, "-m", "worker.run_job", "--job-id", job.job_id, "--attempt", str(job.attempt),
+    module = os.environ.get("STUDIO_TRAINING_MODULE") or "worker.run_job"
+    cmd = [sys.executable, "-m", module, "--job-id", job.job_id, "--attempt", str(job.attempt),
            "--spec-file", str(spec_file), "--output-dir", str(job.output_dir),
            "--checkpoint-dir", str(job.checkpoint_dir), "--redis-url", redis_url,
            "--key-prefix", ev.key_prefix(job.prefix), "--result-file", str(result_file)]
@@ -87,13 +98,14 @@ def launch(job: Job, spec: dict, redis_url: str, resume_from: str | None) -> tup
     package_root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false",
            "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
-    log = open(job.work_dir / f"train-{job.attempt}.log", "ab")
+    output = open(job.work_dir / f"train-{job.attempt}.log", "ab")
+    job.oom_kills = oom_kills()
     try:
         child = subprocess.Popen(command(job, spec_file, result_file, redis_url, resume_from), env=env,
-                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                  start_new_session=True, preexec_fn=_pdeathsig())
     finally:
-        log.close()
+        output.close()
     return child, result_file
 
 
@@ -119,13 +131,13 @@ def supervise(job: Job, spec: dict, redis_url: str, resume_from: str | None = No
     job.status("running")
     child, result_file = launch(job, spec, redis_url, resume_from)
     requested, requested_at, killed_for, interrupted = None, 0.0, None, False
-    beat = time.monotonic()
+    beat, every = time.monotonic(), ev.lease_heartbeat_seconds()
     try:
         while child.poll() is None:
             now = time.monotonic()
-            if now - beat >= HEARTBEAT_SECONDS:
+            if now - beat >= every:
                 beat = now
-                if not ev.refresh_lease(job.redis, job.job_id, job.lease, prefix=job.prefix):
+                if not heartbeat(job):
                     kill_group(child)  # someone else owns the job now: never run it twice
                     child.wait()
                     job.message("Lease lost (heartbeat missed); this attempt stopped", level="warn")
@@ -156,6 +168,46 @@ def supervise(job: Job, spec: dict, redis_url: str, resume_from: str | None = No
     return job.status(status, error=error, result=result) | {"exit_code": code}
 
 
+def heartbeat(job: Job) -> bool:
+    """Refresh the lease (re-take it if Redis lost it) and the registry's listing; False: the lease is lost."""
+    if not ev.refresh_lease(job.redis, job.job_id, job.lease, prefix=job.prefix):
+        if not ev.retake_lease(job.redis, job.job_id, job.lease, job.attempt, prefix=job.prefix):
+            return False
+        log.warning("job %s: the lease key vanished (a Redis restart?); re-took it", job.job_id)
+    if job.worker:
+        registry.job_started(job.redis, job.worker, job.job_id, job.attempt, prefix=job.prefix)
+    return True
+
+
+def oom_kills() -> int | None:
+    """How many processes the kernel's OOM killer has killed: this cgroup's count (v2, then v1), else the
+    machine's (`/proc/vmstat`); None where none can be read."""
+    groups = {}
+    for line in _lines("/proc/self/cgroup"):  # "0::/path" (v2), "4:memory:/path" (v1)
+        _id, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        for name in controllers.split(",") or [""]:
+            groups.setdefault(name, path.strip().lstrip("/"))
+    candidates = []
+    if "" in groups:
+        candidates.append(Path("/sys/fs/cgroup") / groups[""] / "memory.events")
+    if "memory" in groups:
+        candidates.append(Path("/sys/fs/cgroup/memory") / groups["memory"] / "memory.oom_control")
+    candidates.append(Path("/proc/vmstat"))
+    for path in candidates:
+        for line in _lines(path):
+            name, _, value = line.partition(" ")
+            if name == "oom_kill" and value.strip().isdigit():
+                return int(value)
+    return None
+
+
+def _lines(path: str | Path) -> list[str]:
+    try:
+        return Path(path).read_text().splitlines()
+    except OSError:
+        return []
+
+
 def read_result(path: Path, attempt: int) -> dict | None:
     try:
         outcome = json.loads(path.read_text(encoding="utf-8"))
@@ -182,16 +234,25 @@ def exit_status(code: int, killed_for: str | None, job: Job) -> tuple[str, dict 
         return "cancelled", None, None
     if killed_for == "pause" or code == 10:
         return "paused", None, resume
-    if code == -signal.SIGKILL or code == 3:
-        return "failed", _error("out_of_memory", "the training process was killed (out of memory)", job), resume
+    if code == 3 or (code == -signal.SIGKILL and killed_by_oom(job)):
+        message = f"the training process was killed (out of memory). {ev.OOM_HINT}"
+        return "failed", _error("out_of_memory", message, job, log_line=False), resume
     if code < 0 or code == 12:
         why = f"signal {-code}" if code < 0 else "a worker shutdown"
+        if code == -signal.SIGKILL and job.oom_kills is None:
+            why += " (if this repeats, it may be running out of memory)"
         return "failed", _error("worker_lost", f"the training process stopped on {why}", job), resume
     return "failed", _error("training_error", f"the training process exited with code {code}", job), None
 
 
-def _error(code: str, message: str, job: Job) -> dict[str, str]:
-    last = _last_log_line(job.work_dir / f"train-{job.attempt}.log")
+def killed_by_oom(job: Job) -> bool:
+    """Did the OOM-kill count rise while the child ran? (False when it cannot be read.)"""
+    after = oom_kills()
+    return job.oom_kills is not None and after is not None and after > job.oom_kills
+
+
+def _error(code: str, message: str, job: Job, log_line: bool = True) -> dict[str, str]:
+    last = _last_log_line(job.work_dir / f"train-{job.attempt}.log") if log_line else None
     return {"code": code, "message": f"{message}: {last}" if last else message}
 
 

@@ -9,8 +9,9 @@ Contract with the API (`backend/services/inference.py` reads the same keys):
   `{"type": "error", "status", "code", "message"}` (`status` is the HTTP status the API answers with).
   The key expires 10 minutes after its last write.
 - `{prefix}:inference:workers` — a sorted set: a worker consuming `inference` scores its hostname with
-  Redis' clock every 5 s. Celery's ping is no liveness test here: a solo worker busy generating does
-  not answer it, yet it is alive and will take the next request.
+  Redis' clock every 5 s (the worker registry's heartbeat, `worker/registry.py`). Celery's ping is no
+  liveness test here: a solo worker busy generating does not answer it, yet it is alive and will take
+  the next request.
 
 One `ModelCache` per worker process keeps bases loaded between requests.
 """
@@ -22,16 +23,16 @@ import logging
 import threading
 from typing import Any
 
-from celery.signals import task_prerun, worker_ready, worker_shutdown
+from celery.signals import task_prerun, worker_ready
 
 from . import events as ev
+from . import registry
 from .celery_app import app
 
 log = logging.getLogger("studio.inference")
 STREAM_TTL_SECONDS = 600
-HEARTBEAT_SECONDS = 5
 _cache = None
-_heartbeat: dict[str, Any] = {}
+_started: dict[str, Any] = {}  # the early-imports thread
 
 
 def gen_key(request_id: str, prefix: str | None = None) -> str:
@@ -39,7 +40,7 @@ def gen_key(request_id: str, prefix: str | None = None) -> str:
 
 
 def workers_key(prefix: str | None = None) -> str:
-    return f"{ev.key_prefix(prefix)}:inference:workers"
+    return registry.queue_workers_key("inference", prefix)
 
 
 def model_cache():
@@ -102,31 +103,16 @@ def _write(redis, key: str, event: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Liveness for the API: a heartbeat while this worker consumes the inference queue
+# Start-up: liveness is the worker registry's heartbeat (`worker/registry.py`); imports are paid early
 
 
 @worker_ready.connect
-def _start_heartbeat(sender=None, **_kwargs) -> None:
+def _start_imports(sender=None, **_kwargs) -> None:
     if "inference" not in (sender.app.amqp.queues.consume_from or {}):
         return
-    redis, stop, name = ev.connect(sender.app.conf.broker_url), threading.Event(), sender.hostname
-
-    def beat() -> None:
-        while True:
-            try:
-                now = redis.time()[0]
-                redis.pipeline(transaction=False).zadd(workers_key(), {name: now}).zremrangebyscore(
-                    workers_key(), "-inf", now - 60).execute()
-            except Exception as exc:  # Redis restarting: the next beat tries again
-                log.warning("inference heartbeat failed: %s", exc)
-            if stop.wait(HEARTBEAT_SECONDS):
-                return
-
-    thread = threading.Thread(target=beat, name="studio-inference-heartbeat", daemon=True)
-    thread.start()
     imports = threading.Thread(target=_import_early, name="studio-inference-imports", daemon=True)
     imports.start()
-    _heartbeat.update(redis=redis, stop=stop, name=name, thread=thread, imports=imports)
+    _started["imports"] = imports
 
 
 def _import_early() -> None:
@@ -145,20 +131,6 @@ def _import_early() -> None:
 def _wait_for_imports(**_kwargs) -> None:
     """Every task here (estimates and merges too) waits for them: transformers' lazy modules are not safe
     to import from two threads at once (an ImportError, seen in tests)."""
-    imports = _heartbeat.get("imports")
+    imports = _started.get("imports")
     if imports is not None:
         imports.join()
-
-
-@worker_shutdown.connect
-def _stop_heartbeat(**_kwargs) -> None:
-    if not _heartbeat:
-        return
-    _heartbeat["stop"].set()
-    _heartbeat["thread"].join(timeout=2)
-    try:
-        _heartbeat["redis"].zrem(workers_key(), _heartbeat["name"])
-    except Exception:
-        log.warning("could not remove the inference heartbeat", exc_info=True)
-    _heartbeat["redis"].close()
-    _heartbeat.clear()

@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from .events import RedisStreamReporter, connect, control_key, emit_status
+from .events import OOM_HINT, RedisStreamReporter, connect, control_key, emit_status
 
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_INVALID, EXIT_OOM = 0, 1, 2, 3
 EXIT_PAUSED, EXIT_CANCELLED, EXIT_INTERRUPTED = 10, 11, 12
@@ -71,7 +71,8 @@ def classify(exc: BaseException) -> tuple[int, str, str]:
     if isinstance(exc, FileNotFoundError):
         return EXIT_INVALID, "invalid_training_file", f"file not found: {exc.filename}"
     if _is_oom(exc):
-        return EXIT_OOM, "out_of_memory", "out of memory: " + _one_line(str(exc) or type(exc).__name__)
+        reason = _one_line(str(exc) or type(exc).__name__, limit=300)
+        return EXIT_OOM, "out_of_memory", f"out of memory: {reason}. {OOM_HINT}"
     return EXIT_FAILED, "training_error", _one_line(f"{type(exc).__name__}: {exc}")
 
 

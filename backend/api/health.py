@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from backend.api.deps import DatabaseDep
+from backend.services.workers import live_workers
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("studio.api")
@@ -19,7 +20,7 @@ class Health(BaseModel):
     status: str  # ok | degraded
     database: str  # ok | unavailable
     redis: str = "unknown"  # ok | unavailable
-    workers: int = 0  # Celery workers that answered a ping
+    workers: int = 0  # live workers in the registry (a heartbeat within the last three)
 
 
 def check_redis(queue) -> str:
@@ -32,9 +33,10 @@ def check_redis(queue) -> str:
 
 
 def count_workers(queue) -> int:
-    """Workers alive right now (a broadcast ping, 0.5 s); jobs stay queued while this is 0."""
+    """Workers alive right now (the registry's heartbeats; a solo worker busy training answers no Celery
+    ping); training jobs stay queued while none serves the `gpu` queue."""
     try:
-        return len(queue.celery.control.ping(timeout=0.5) or [])
+        return len(live_workers(queue.redis, queue.prefix))
     except Exception:
         return 0
 

@@ -93,6 +93,10 @@ class Job(Base):
     last_event_seq: Mapped[int] = mapped_column(Integer, default=0)  # highest seq persisted; events start at 1
     owner: Mapped[str | None] = mapped_column(String(128), default=None, index=True)  # the user (team mode)
     team: Mapped[str | None] = mapped_column(String(128), default=None, index=True)  # who may see it
+    # The scheduler: when the current attempt was handed to Celery (NULL: waiting in the DB queue), and how
+    # many times the job was re-queued because its worker was lost (bounded by max_job_attempts).
+    dispatched_at: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    requeues: Mapped[int] = mapped_column(Integer, default=0)
 
     events: Mapped[list[JobEvent]] = relationship(back_populates="job", cascade="all, delete-orphan",
                                                   passive_deletes=True, order_by="JobEvent.seq")
@@ -105,10 +109,12 @@ class JobEvent(Base):
 
     `id` is `backend.db.ids.event_id(job_id, seq)`; the unique (job_id, seq) constraint makes persisting
     the same event twice a no-op (insert-or-ignore), and its index serves "events of job X after seq N".
+    `attempt` is the run that emitted it; `metric_key` (`{attempt}:{step}:train|valid`, metrics only) is
+    unique per job, so each (attempt, step) of a curve is stored once.
     """
 
     __tablename__ = "job_events"
-    __table_args__ = (UniqueConstraint("job_id", "seq"),)
+    __table_args__ = (UniqueConstraint("job_id", "seq"), UniqueConstraint("job_id", "metric_key"))
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
@@ -118,6 +124,8 @@ class JobEvent(Base):
     type: Mapped[str] = mapped_column(String(16), default="message")  # message | metrics
     message: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    attempt: Mapped[int | None] = mapped_column(Integer, default=None)
+    metric_key: Mapped[str | None] = mapped_column(String(64), default=None)
 
     job: Mapped[Job] = relationship(back_populates="events")
 

@@ -47,7 +47,7 @@ class JobObject(BaseModel):
     tuning: dict[str, Any]
     training: dict[str, Any]
     priority: int
-    queue_position: int | None = None  # 1-based among queued jobs (priority desc, then age); null otherwise
+    queue_position: int | None = None  # 1-based among queued jobs (dispatched, then priority, fair share, FIFO)
     attempt: int
     progress: Progress
     trainable_params: int | None = None
@@ -71,6 +71,7 @@ class JobEventObject(BaseModel):
     message: str
     type: str
     data: dict[str, Any] | None = None
+    attempt: int | None = None  # the run that emitted it; curves take the latest attempt of a replayed step
 
 
 class JobEventList(ListPage[JobEventObject]):

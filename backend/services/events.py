@@ -20,6 +20,7 @@ from backend.db.models import Checkpoint, Job, JobEvent, now
 from backend.schemas.jobs import TERMINAL_STATUSES, CheckpointObject, JobEventObject
 from backend.services import registry
 from backend.services.jobs import fine_tuned_model_name
+from backend.services.scheduler import DEFAULT_MAX_ATTEMPTS, REQUEUED_CODES, requeue_or_fail
 from worker.finetune.spec import parse_spec
 
 EVENT_TYPES = ("message", "metrics", "checkpoint", "status")
@@ -47,16 +48,27 @@ def stored_path(data_dir: Path | None) -> Callable[[str], str]:
 
 
 def persist_event(*, session: Session, job_id: str, event: dict[str, Any]) -> bool:
-    """Insert one event unless (job, seq) is already stored; True when it was new."""
+    """Insert one event unless (job, seq) — or, for metrics, (job, attempt, step, series) — is already
+    stored; True when it was new."""
     seq = int(event["seq"])
     kind = event.get("type") if event.get("type") in EVENT_TYPES else "message"
     level = event.get("level") if event.get("level") in LEVELS else "info"
     data = event.get("data") if isinstance(event.get("data"), dict) else None
+    attempt = event.get("attempt") if isinstance(event.get("attempt"), int) else None
     values = dict(id=event_id(job_id, seq), job_id=job_id, seq=seq, created_at=_timestamp(event), level=level,
-                  type=kind, message=str(event.get("message") or _default_message(kind, data)), data=data)
-    result = session.execute(_insert(session, JobEvent).values(**values)
-                             .on_conflict_do_nothing(index_elements=["job_id", "seq"]))
+                  type=kind, message=str(event.get("message") or _default_message(kind, data)), data=data,
+                  attempt=attempt, metric_key=metric_key(kind, attempt, data))
+    result = session.execute(_insert(session, JobEvent).values(**values).on_conflict_do_nothing())
     return bool(result.rowcount)
+
+
+def metric_key(kind: str, attempt: int | None, data: dict[str, Any] | None) -> str | None:
+    """`{attempt}:{step}:train|valid` for a metrics event with a step: one point per series, step and attempt
+    (a training log and an evaluation at the same step are two points)."""
+    if kind != "metrics" or not data or not isinstance(data.get("step"), int):
+        return None
+    series = "train" if data.get("train_loss") is not None or data.get("valid_loss") is None else "valid"
+    return f"{attempt or 0}:{data['step']}:{series}"
 
 
 def save_checkpoint(*, session: Session, job_id: str, step_number: int, path: str,
@@ -92,7 +104,8 @@ def _default_message(kind: str, data: dict[str, Any] | None) -> str:
 # Folding events into the job row
 
 
-def apply_event(*, session: Session, job: Job, event: dict[str, Any], store_path=lambda p: p) -> None:
+def apply_event(*, session: Session, job: Job, event: dict[str, Any], store_path=lambda p: p,
+                max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> None:
     """Update the job from one new event. Events of an older attempt are kept but change nothing."""
     if int(event.get("attempt") or job.attempt) < job.attempt:
         return
@@ -107,10 +120,12 @@ def apply_event(*, session: Session, job: Job, event: dict[str, Any], store_path
         save_checkpoint(session=session, job_id=job.id, step_number=data["step_number"],
                         path=store_path(str(data["path"])), metrics=data.get("metrics"), created_at=_timestamp(event))
     elif kind == "status":
-        _apply_status(session=session, job=job, data=data, at=_timestamp(event), store_path=store_path)
+        _apply_status(session=session, job=job, data=data, at=_timestamp(event), store_path=store_path,
+                      max_attempts=max_attempts)
 
 
-def _apply_status(*, session: Session, job: Job, data: dict[str, Any], at: int, store_path) -> None:
+def _apply_status(*, session: Session, job: Job, data: dict[str, Any], at: int, store_path,
+                  max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> None:
     status = data.get("status")
     result = data.get("result") if isinstance(data.get("result"), dict) else {}
     if result.get("checkpoint") and isinstance(result.get("global_step"), int):
@@ -130,6 +145,10 @@ def _apply_status(*, session: Session, job: Job, data: dict[str, Any], at: int, 
                                       store_path=store_path)
     elif status == "failed":
         error = data.get("error") if isinstance(data.get("error"), dict) else {}
+        if error.get("code") in REQUEUED_CODES:  # the run was lost, not the job: run it again from its checkpoint
+            requeue_or_fail(session=session, job=job, max_attempts=max_attempts,
+                            reason=str(error.get("message") or "The worker was lost."))
+            return
         job.status, job.finished_at, job.eta_seconds = "failed", at, None
         job.error = {"code": str(error.get("code") or "training_error"),
                      "message": str(error.get("message") or "The job failed."), "param": error.get("param")}
@@ -190,7 +209,7 @@ def update_eta(*, session: Session, job: Job) -> None:
 
 def event_public(row: JobEvent) -> JobEventObject:
     return JobEventObject(id=row.id, created_at=row.created_at, level=row.level, message=row.message,
-                          type=row.type, data=row.data)
+                          type=row.type, data=row.data, attempt=row.attempt)
 
 
 def list_events(*, session: Session, job_id: str, after_seq: int = 0, limit: int = 20) -> tuple[list[JobEvent], bool]:

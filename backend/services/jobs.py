@@ -1,16 +1,20 @@
-"""Fine-tuning jobs: create (validate → commit → send), read, list, and the cancel/pause/resume transitions.
+"""Fine-tuning jobs: create (validate → commit as `queued`), read, list, and the cancel/pause/resume
+transitions.
 
-The DB row is the source of truth and is committed before a task is sent; Celery only delivers. Status
-changes that come from the worker (running, succeeded, …) arrive through the relay (`services/relay.py`).
+The DB row is the source of truth; Celery only delivers. A `queued` job waits in the DB until the scheduler
+(`services/scheduler.py`) dispatches it to a GPU worker with a free slot (`send_attempt`). Status changes
+that come from the worker (running, succeeded, …) arrive through the relay (`services/relay.py`).
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import time
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,7 +25,8 @@ from backend.schemas.jobs import TERMINAL_STATUSES, JobError, JobObject, Progres
 from backend.services.auth import Principal, can_see, visible
 from backend.services.pagination import newest_first
 from backend.services.job_checks import check_job, parse_job_body
-from backend.services.queue import JobQueue, QueueUnavailable
+from backend.services import fair_queue
+from backend.services.queue import JobQueue
 from backend.settings import Settings
 from worker.finetune.spec import JobSpec, parse_spec
 
@@ -47,18 +52,12 @@ def list_jobs(*, session: Session, after: str | None = None, limit: int = 20, st
 
 
 def queue_positions(*, session: Session, jobs: list[Job]) -> dict[str, int]:
-    """1-based place of the given queued jobs: higher priority first, then older first.
+    """1-based place of the given queued jobs, by the scheduler's own rule (`services/fair_queue.py`):
+    dispatched jobs first, then priority, fair share across users, FIFO.
 
-    The database numbers the queue (a window function) and returns only the rows asked for, so a page of
-    20 costs the same with 10 or 10,000 jobs waiting.
+    The database numbers the queue (window functions) and returns only the rows asked for.
     """
-    wanted = [job.id for job in jobs if job.status == "queued"]
-    if not wanted:
-        return {}
-    ranked = (select(Job.id, func.row_number().over(order_by=(Job.priority.desc(), Job.created_at, Job.id))
-                     .label("position")).where(Job.status == "queued").subquery())
-    rows = session.execute(select(ranked.c.id, ranked.c.position).where(ranked.c.id.in_(wanted)))
-    return {job_id: int(position) for job_id, position in rows}
+    return fair_queue.queue_positions(session=session, job_ids=[job.id for job in jobs if job.status == "queued"])
 
 
 def fine_tuned_model_name(job: Job, spec: JobSpec) -> str:
@@ -121,18 +120,24 @@ def latest_checkpoint(*, session: Session, job_id: str) -> Checkpoint | None:
                            .order_by(Checkpoint.step_number.desc()).limit(1)).first()
 
 
-def _send(*, session: Session, settings: Settings, queue: JobQueue, job: Job, resume_from: str | None) -> None:
-    """Send the job's current attempt; when Redis is unreachable the job fails (503), nothing hangs."""
+def resume_checkpoint(*, session: Session, settings: Settings, job_id: str) -> str | None:
+    """Absolute path of the newest checkpoint still on disk (where a re-run resumes), or None."""
+    rows = session.scalars(select(Checkpoint).where(Checkpoint.job_id == job_id)
+                           .order_by(Checkpoint.step_number.desc()))
+    return next((path for row in rows if Path(path := checkpoint_path(settings, row)).exists()), None)
+
+
+def send_attempt(*, session: Session, settings: Settings, queue: JobQueue, job: Job) -> str | None:
+    """Send the job's current attempt (the scheduler calls this once it has marked the job dispatched):
+    publish a fresh dispatch token, then `studio.train` with it, resuming from the newest checkpoint.
+    Returns `resume_from`. Raises `APIError` when a file of the job was deleted, `QueueUnavailable`."""
     spec = worker_spec(session=session, settings=settings, job=job)
-    try:
-        queue.send_train(job_id=job.id, attempt=job.attempt, spec=spec, output_dir=job.output_dir, checkpoint_dir=job.checkpoint_dir, resume_from=resume_from)
-    except QueueUnavailable as exc:
-        log.error("could not queue %s: %s", job.id, exc.detail)
-        job.status, job.finished_at = "failed", now()
-        job.error = {"code": "queue_unavailable", "message": "The job queue (Redis) could not be reached.",
-                     "param": None}
-        session.commit()
-        raise
+    resume_from = resume_checkpoint(session=session, settings=settings, job_id=job.id)
+    dispatch = f"{job.attempt}:{secrets.token_hex(8)}"
+    queue.prepare_dispatch(job_id=job.id, attempt=job.attempt, dispatch=dispatch, seq_floor=job.last_event_seq)
+    queue.send_train(job_id=job.id, attempt=job.attempt, spec=spec, output_dir=job.output_dir,
+                     checkpoint_dir=job.checkpoint_dir, resume_from=resume_from, dispatch=dispatch)
+    return resume_from
 
 
 def _by_idempotency_key(session: Session, key: str, spec: JobSpec, principal: Principal | None) -> Job | None:
@@ -146,10 +151,11 @@ def _by_idempotency_key(session: Session, key: str, spec: JobSpec, principal: Pr
 
 def create_job(*, session: Session, settings: Settings, queue: JobQueue, body: Any,
                idempotency_key: str | None = None, principal: Principal | None = None) -> tuple[Job, bool]:
-    """Validate, store as `queued` (committed, owned by `principal` and their team), then send the task.
-    Returns (job, created).
+    """Validate, store as `queued` (committed, owned by `principal` and their team); the scheduler
+    dispatches it. Returns (job, created).
 
-    With an `idempotency_key` already used for the same body, the stored job is returned and nothing is sent.
+    With an `idempotency_key` already used for the same body, the stored job is returned and nothing new is
+    queued.
     """
     spec = parse_job_body(body)
     if idempotency_key and (existing := _by_idempotency_key(session, idempotency_key, spec, principal)):
@@ -172,7 +178,7 @@ def create_job(*, session: Session, settings: Settings, queue: JobQueue, body: A
         if existing is None:
             raise
         return existing, False
-    _send(session=session, settings=settings, queue=queue, job=job, resume_from=None)
+    queue.notify_queued()
     return job, True
 
 
@@ -228,15 +234,13 @@ def pause_job(*, session: Session, queue: JobQueue, job: Job) -> Job:
 
 
 def resume_job(*, session: Session, settings: Settings, queue: JobQueue, job: Job) -> Job:
-    """paused → queued with attempt + 1, resuming from the latest checkpoint."""
+    """paused → queued with attempt + 1; the scheduler dispatches it, resuming from the latest checkpoint."""
     if job.status != "paused":
         raise _refuse(job, "resume", "paused")
     worker_spec(session=session, settings=settings, job=job)  # its files must still exist
     queue.clear_control(job.id)
-    ckpt = latest_checkpoint(session=session, job_id=job.id)
     if not _transition(session, job, ("paused",), status="queued", attempt=Job.attempt + 1, eta_seconds=None,
-                       finished_at=None, error=None):
+                       finished_at=None, error=None, dispatched_at=None):
         raise _refuse(job, "resume", "paused")
-    _send(session=session, settings=settings, queue=queue, job=job,
-          resume_from=checkpoint_path(settings, ckpt) if ckpt else None)
+    queue.notify_queued()
     return job

@@ -1,11 +1,14 @@
 """The API's side of the queue: send `studio.train` by name, and the job's Redis keys (control, lease).
 
 The backend never imports `worker.tasks`; it has its own Celery client that only sends. Key names follow
-the worker's contract (`worker/events.py`): `{prefix}:jobs:{job_id}:{events|seq|control|lease}`.
+the worker's contract (`worker/events.py`): `{prefix}:jobs:{job_id}:{events|seq|control|lease|dispatch}`.
 """
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -17,6 +20,35 @@ from backend.settings import Settings
 TRAIN_TASK = "studio.train"
 TRAIN_QUEUE = "gpu"
 WEEK = 7 * 24 * 3600  # the workers' visibility timeout; also how long an unread control value lingers
+STREAM_MAXLEN = 100_000
+
+# Before sending attempt N (KEYS dispatch, seq, lease; ARGV "{N}:{token}", seq floor, N): publish the token
+# the task must claim with, keep the event counter above what the DB stored (a Redis restart resets it),
+# and drop a lease an older attempt left behind (it reported its end, or the watcher found it gone).
+_PREPARE = """
+redis.call('SET', KEYS[1], ARGV[1], 'EX', 604800)
+if tonumber(redis.call('GET', KEYS[2]) or '0') < tonumber(ARGV[2]) then redis.call('SET', KEYS[2], ARGV[2]) end
+local lease = redis.call('GET', KEYS[3])
+if lease then
+  local ok, value = pcall(cjson.decode, lease)
+  if ok and type(value) == 'table' and tonumber(value['attempt']) and tonumber(value['attempt']) < tonumber(ARGV[3]) then
+    redis.call('DEL', KEYS[3])
+  end
+end
+return 1
+"""
+_FLOOR = "if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end return 1"
+# The worker contract's append (worker/events.py `_APPEND`): INCR seq (never below ARGV[3]) + XADD.
+_APPEND = """
+local seq = redis.call('INCR', KEYS[2])
+if seq <= tonumber(ARGV[3]) then
+  seq = tonumber(ARGV[3]) + 1
+  redis.call('SET', KEYS[2], seq)
+end
+local event = string.sub(ARGV[1], 1, -2) .. ',"seq":' .. seq .. '}'
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'event', event)
+return seq
+"""
 
 
 class QueueUnavailable(APIError):
@@ -56,15 +88,49 @@ class JobQueue:
         self.prefix = settings.redis_prefix
         self.redis = connect_redis(settings.broker_url)
         self.celery = make_celery_client(settings)
+        self.on_queued: Callable[[], None] | None = None  # the scheduler's wake-up (set when it runs)
 
     def key(self, job_id: str, kind: str) -> str:
         return job_key(self.prefix, job_id, kind)
 
+    def notify_queued(self) -> None:
+        """A job became `queued`: wake the scheduler now rather than at its next tick."""
+        if self.on_queued is not None:
+            self.on_queued()
+
+    def prepare_dispatch(self, *, job_id: str, attempt: int, dispatch: str, seq_floor: int) -> None:
+        """Publish attempt `attempt`'s dispatch token (see `_PREPARE`). Raises `QueueUnavailable`."""
+        try:
+            self.redis.eval(_PREPARE, 3, self.key(job_id, "dispatch"), self.key(job_id, "seq"),
+                            self.key(job_id, "lease"), dispatch, seq_floor, attempt)
+        except redis.RedisError as exc:
+            raise QueueUnavailable(str(exc)) from exc
+
+    def mark_requeued(self, job_id: str, attempt: int) -> None:
+        """`"{attempt}:"` as the dispatch token: no task holds it, and an older attempt may no longer re-take
+        its lease (`worker/events.py`, `retake_lease`)."""
+        self.redis.set(self.key(job_id, "dispatch"), f"{attempt}:", ex=WEEK)
+
+    def raise_seq_floors(self, floors: dict[str, int]) -> None:
+        """Keep each job's event counter at or above the last seq the DB stored (after a Redis restart)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id, floor in floors.items():
+            pipe.eval(_FLOOR, 1, self.key(job_id, "seq"), floor)
+        pipe.execute()
+
+    def append_message(self, *, job_id: str, attempt: int, message: str, level: str = "info",
+                       data: dict[str, Any] | None = None, seq_floor: int = 0) -> int:
+        """Write a `message` event to the job's stream as a worker would (the relay stores it); returns its seq."""
+        event = {"type": "message", "level": level, "message": message, "data": data or {},
+                 "created_at": int(time.time()), "attempt": attempt}
+        return int(self.redis.eval(_APPEND, 2, self.key(job_id, "events"), self.key(job_id, "seq"),
+                                   json.dumps(event), STREAM_MAXLEN, seq_floor))
+
     def send_train(self, *, job_id: str, attempt: int, spec: dict[str, Any], output_dir: str,
-                   checkpoint_dir: str, resume_from: str | None = None) -> str:
+                   checkpoint_dir: str, resume_from: str | None = None, dispatch: str | None = None) -> str:
         """Queue one attempt of a job; returns the Celery task id. Raises `QueueUnavailable`."""
         kwargs = {"job_id": job_id, "attempt": attempt, "spec": spec, "output_dir": output_dir,
-                  "checkpoint_dir": checkpoint_dir, "resume_from": resume_from}
+                  "checkpoint_dir": checkpoint_dir, "resume_from": resume_from, "dispatch": dispatch}
         try:
             result = self.celery.send_task(TRAIN_TASK, kwargs=kwargs, queue=TRAIN_QUEUE,
                                            retry_policy={"max_retries": 2, "interval_start": 0.2,

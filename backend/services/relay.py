@@ -27,6 +27,7 @@ from backend.db.session import Database
 from backend.schemas.jobs import ACTIVE_STATUSES
 from backend.services.events import apply_event, persist_event, stored_path, update_eta
 from backend.services.queue import job_key
+from backend.services.scheduler import DEFAULT_MAX_ATTEMPTS
 
 log = logging.getLogger("studio.relay")
 BATCH = 500
@@ -48,8 +49,10 @@ def decode_entries(entries: list[tuple[str, dict[str, str]]]) -> list[tuple[str,
 
 
 def apply_entries(*, session: Session, job_id: str, events: list[dict[str, Any]],
-                  store_path: Callable[[str], str] = lambda p: p) -> int:
-    """Persist and fold a job's events (oldest first) in one transaction; returns how many were new."""
+                  store_path: Callable[[str], str] = lambda p: p, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> int:
+    """Persist and fold a job's events (oldest first) in one transaction; returns how many were new.
+
+    A `failed` status with `worker_lost` re-queues the job (up to `max_attempts` runs; see the scheduler)."""
     job = session.scalars(select(Job).where(Job.id == job_id).with_for_update()).first()
     if job is None:
         session.rollback()
@@ -60,7 +63,7 @@ def apply_entries(*, session: Session, job_id: str, events: list[dict[str, Any]]
         if seq <= job.last_event_seq:
             continue
         if persist_event(session=session, job_id=job_id, event=event):
-            apply_event(session=session, job=job, event=event, store_path=store_path)
+            apply_event(session=session, job=job, event=event, store_path=store_path, max_attempts=max_attempts)
             new += 1
         job.last_event_seq = seq
     if new:
@@ -71,7 +74,7 @@ def apply_entries(*, session: Session, job_id: str, events: list[dict[str, Any]]
 
 
 def relay_once(session: Session, redis: redis_lib.Redis, job_id: str, *, prefix: str = "studio",
-               after: str = "0", data_dir: Path | None = None) -> str:
+               after: str = "0", data_dir: Path | None = None, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> str:
     """Relay everything in the job's stream after stream id `after`; returns the last stream id read.
 
     Checkpoint paths inside `data_dir` are stored relative to it.
@@ -84,7 +87,7 @@ def relay_once(session: Session, redis: redis_lib.Redis, job_id: str, *, prefix:
         if not entries:
             return after
         apply_entries(session=session, job_id=job_id, events=[e for _, e in decode_entries(entries)],
-                      store_path=store_path)
+                      store_path=store_path, max_attempts=max_attempts)
         after = entries[-1][0]
 
 
@@ -95,8 +98,10 @@ class Relay:
     """The background loop; `start()` in the lifespan, `await stop()` on shutdown."""
 
     def __init__(self, *, db: Database, redis: redis_lib.Redis, prefix: str, interval: float,
-                 data_dir: Path | None = None, after_apply: Callable[[Session], Any] | None = None):
+                 data_dir: Path | None = None, after_apply: Callable[[Session], Any] | None = None,
+                 max_attempts: int = DEFAULT_MAX_ATTEMPTS):
         self.db, self.redis, self.prefix, self.interval = db, redis, prefix, interval
+        self.max_attempts = max_attempts
         self.after_apply = after_apply  # e.g. check the registry versions a `succeeded` just registered
         self.store_path = stored_path(data_dir)
         self.cursors: dict[str, str] = {}  # job id -> last stream id relayed
@@ -150,7 +155,7 @@ class Relay:
             job_id = keys[key.decode() if isinstance(key, bytes) else key]
             with self.db.session() as session:
                 apply_entries(session=session, job_id=job_id, events=[e for _, e in decode_entries(entries)],
-                              store_path=self.store_path)
+                              store_path=self.store_path, max_attempts=self.max_attempts)
                 if self.after_apply is not None:
                     self.after_apply(session)
             self.cursors[job_id] = entries[-1][0]

@@ -24,7 +24,8 @@ from tests.conftest import EXAMPLES
 from tests.helpers import job
 
 __all__ = ["redis_server", "redis", "job_settings", "job_app", "jobs_client", "db", "model_dir", "upload_file",
-           "chat_file_id", "create", "FakeWorker", "worker", "sent_tasks", "error_of", "live_server", "job"]
+           "chat_file_id", "create", "FakeWorker", "worker", "sent_tasks", "dispatch", "error_of", "live_server",
+           "job"]
 
 
 def free_port() -> int:
@@ -71,7 +72,7 @@ def model_dir(tmp_path) -> Path:
 @pytest.fixture
 def job_settings(database_url, redis_server, tmp_path, model_dir) -> Settings:
     return Settings(data_dir=tmp_path / "data", database_url=database_url, redis_url=redis_server[1],
-                    model_dirs=str(model_dir), relay_enabled=False, sse_poll_seconds=0.05,
+                    model_dirs=str(model_dir), relay_enabled=False, scheduler_enabled=False, sse_poll_seconds=0.05,
                     sse_keepalive_seconds=0.3, relay_interval_seconds=0.05)
 
 
@@ -134,6 +135,12 @@ def sent_tasks(redis, queue: str = "gpu") -> list[dict]:
         _args, kwargs, _embed = json.loads(body)
         out.append({"task": message["headers"]["task"], "id": message["headers"]["id"], "kwargs": kwargs})
     return out
+
+
+def dispatch(app, capacity: int = 100) -> list[str]:
+    """One dispatch pass of the app's scheduler (its loop is off in these tests) as if `capacity` worker
+    slots existed; returns the ids sent, in order."""
+    return app.state.scheduler.dispatch(capacity=capacity)
 
 
 def error_of(response, status: int) -> dict:

@@ -55,8 +55,8 @@ def test_events_list_is_oldest_first_with_after(jobs_client, create, worker, db,
     assert page["object"] == "list" and page["has_more"]
     assert [e["id"] for e in page["data"]] == [event_id(job_id, s) for s in seqs[:3]]
     first = page["data"][0]
-    assert set(first) == {"object", "id", "created_at", "level", "message", "type", "data"}
-    assert first["object"] == "fine_tuning.job.event" and first["type"] == "status"
+    assert set(first) == {"object", "id", "created_at", "level", "message", "type", "data", "attempt"}
+    assert first["object"] == "fine_tuning.job.event" and first["type"] == "status" and first["attempt"] == 1
     assert first["data"]["status"] == "running"
     assert page["data"][1]["type"] == "metrics" and page["data"][1]["data"]["step"] == 1
     rest = jobs_client.get(f"{JOBS}/{job_id}/events", params={"after": page["last_id"], "limit": 100}).json()

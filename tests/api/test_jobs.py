@@ -11,7 +11,7 @@ from backend.db.models import Job
 from backend.db.session import Database
 from backend.services.relay import relay_once
 from tests.api.jobs_support import *  # noqa: F401,F403 (fixtures)
-from tests.api.jobs_support import error_of, job, sent_tasks
+from tests.api.jobs_support import dispatch, error_of, job, sent_tasks
 
 JOBS = "/v1/fine_tuning/jobs"
 JOB_FIELDS = {"id", "object", "status", "model", "fine_tuned_model", "created_at", "finished_at", "error",
@@ -27,7 +27,8 @@ def relay(settings, redis, job_id: str) -> None:
     database.dispose()
 
 
-def test_create_commits_a_queued_job_and_sends_the_task(jobs_client, create, chat_file_id, redis, job_settings):
+def test_create_commits_a_queued_job_and_the_scheduler_sends_it(jobs_client, job_app, create, chat_file_id, redis,
+                                                                 job_settings):
     body = create(suffix="demo", metadata={"team": "nlp"})
     assert set(body) == JOB_FIELDS
     assert body["id"].startswith("ftjob-") and body["object"] == "fine_tuning.job"
@@ -43,12 +44,19 @@ def test_create_commits_a_queued_job_and_sends_the_task(jobs_client, create, cha
     assert body["fine_tuned_model"] is None and body["error"] is None and body["adapter"] is None
     assert body["estimated_finish"] is None and body["finished_at"] is None
     assert jobs_client.get(f"{JOBS}/{body['id']}").json() == body
+    assert sent_tasks(redis) == []  # it waits in the DB until a worker slot is free
 
+    assert dispatch(job_app, capacity=0) == [] and sent_tasks(redis) == []
+    assert dispatch(job_app, capacity=1) == [body["id"]]
     [task] = sent_tasks(redis)
     assert task["task"] == "studio.train"
     kwargs = task["kwargs"]
-    assert set(kwargs) == {"job_id", "attempt", "spec", "output_dir", "checkpoint_dir", "resume_from"}
+    assert set(kwargs) == {"job_id", "attempt", "spec", "output_dir", "checkpoint_dir", "resume_from", "dispatch"}
     assert kwargs["job_id"] == body["id"] and kwargs["attempt"] == 1 and kwargs["resume_from"] is None
+    assert kwargs["dispatch"].startswith("1:") and redis.get(f"studio:jobs:{body['id']}:dispatch") == kwargs["dispatch"]
+    dispatched = jobs_client.get(f"{JOBS}/{body['id']}").json()
+    assert dispatched["status"] == "queued" and dispatched["queue_position"] == 1
+    assert dispatch(job_app, capacity=1) == [] and len(sent_tasks(redis)) == 1  # the slot is taken
     jobs_dir = job_settings.jobs_dir / body["id"]
     assert kwargs["output_dir"] == str(jobs_dir / "output") and kwargs["checkpoint_dir"] == str(jobs_dir / "checkpoints")
     training_path = Path(kwargs["spec"]["training_file"])
@@ -169,14 +177,16 @@ def test_target_modules_of_other_families_are_left_to_the_worker(create):
     assert create("my-gpt2", tuning={"type": "lora", "target_modules": ["c_attn"]})["status"] == "queued"
 
 
-def test_idempotency_key_returns_the_same_job_and_sends_once(jobs_client, chat_file_id, redis):
+def test_idempotency_key_returns_the_same_job_and_sends_once(jobs_client, job_app, chat_file_id, redis):
     body = job("studio-tiny-llama", chat_file_id)
     first = jobs_client.post(JOBS, json=body, headers={"Idempotency-Key": "k-1"})
     again = jobs_client.post(JOBS, json=body, headers={"Idempotency-Key": "k-1"})
     assert first.status_code == again.status_code == 200
     assert first.json()["id"] == again.json()["id"]
+    dispatch(job_app)
     assert len(sent_tasks(redis)) == 1 and len(jobs_client.get(JOBS).json()["data"]) == 1
     other = jobs_client.post(JOBS, json=body, headers={"Idempotency-Key": "k-2"})
+    dispatch(job_app)
     assert other.json()["id"] != first.json()["id"] and len(sent_tasks(redis)) == 2
     changed = jobs_client.post(JOBS, json={**body, "seed": 8}, headers={"Idempotency-Key": "k-1"})
     assert error_of(changed, 409)["code"] == "idempotency_key_reused"
@@ -216,8 +226,9 @@ def test_cancel_a_queued_job_at_once(jobs_client, create, redis):
         error_of(jobs_client.post(f"{JOBS}/{job_id}/{action}"), 400)
 
 
-def test_pause_and_resume_a_running_job(jobs_client, create, redis, worker, job_settings):
+def test_pause_and_resume_a_running_job(jobs_client, job_app, create, redis, worker, job_settings):
     job_id = create()["id"]
+    dispatch(job_app)
     assert "only running jobs" in error_of(jobs_client.post(f"{JOBS}/{job_id}/pause"), 400)["message"]
     assert "only paused jobs" in error_of(jobs_client.post(f"{JOBS}/{job_id}/resume"), 400)["message"]
     worker.status(job_id, "running")
@@ -234,9 +245,11 @@ def test_pause_and_resume_a_running_job(jobs_client, create, redis, worker, job_
     paused = jobs_client.get(f"{JOBS}/{job_id}").json()
     assert paused["status"] == "paused" and paused["progress"]["step"] == 4 and paused["queue_position"] is None
 
+    (Path(ckpt)).mkdir(parents=True)  # where the run resumes from must exist on disk
     resumed = jobs_client.post(f"{JOBS}/{job_id}/resume").json()
     assert resumed["status"] == "queued" and resumed["attempt"] == 2 and resumed["queue_position"] == 1
     assert redis.get(f"studio:jobs:{job_id}:control") is None
+    assert len(sent_tasks(redis)) == 1 and dispatch(job_app) == [job_id]
     first, second = sent_tasks(redis)
     assert first["kwargs"]["attempt"] == 1 and first["kwargs"]["resume_from"] is None
     assert second["task"] == "studio.train" and second["kwargs"]["job_id"] == job_id
@@ -294,18 +307,26 @@ def test_terminal_jobs_refuse_transitions(jobs_client, create, redis, worker, jo
         assert "already succeeded" in error["message"], error["message"]
 
 
-def test_unreachable_queue_is_503_and_the_job_is_failed(job_settings, chat_file_id, jobs_client):
+def test_unreachable_queue_keeps_the_job_queued_until_redis_is_back(job_settings, chat_file_id, jobs_client, db):
+    """The DB is the source of truth: with Redis down the job is stored and waits; a dispatch that cannot
+    reach Redis puts it back to waiting instead of losing or failing it."""
     from fastapi.testclient import TestClient
 
     from backend.app import create_app
+    from backend.services.queue import QueueUnavailable
     from tests.api.jobs_support import free_port
 
     dead = job_settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
-    with TestClient(create_app(dead, migrate=False)) as client:
-        error = error_of(client.post(JOBS, json=job("studio-tiny-llama", chat_file_id)), 503)
-        assert error["code"] == "queue_unavailable" and error["type"] == "server_error"
-        [failed] = client.get(JOBS).json()["data"]
-    assert failed["status"] == "failed" and failed["error"]["code"] == "queue_unavailable"
+    app = create_app(dead, migrate=False)
+    with TestClient(app) as client:
+        created = client.post(JOBS, json=job("studio-tiny-llama", chat_file_id))
+        assert created.status_code == 200 and created.json()["status"] == "queued"
+        with pytest.raises(QueueUnavailable):
+            dispatch(app, capacity=1)
+        [waiting] = client.get(JOBS).json()["data"]
+    assert waiting["status"] == "queued" and waiting["queue_position"] == 1 and waiting["error"] is None
+    with db.session() as session:
+        assert session.get(Job, waiting["id"]).dispatched_at is None
 
 
 def test_cancel_looks_again_when_the_relay_moved_the_job(job_app, create, redis, worker, job_settings, db):
