@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1/audit_events", tags=["audit"])
 
 @router.get("", response_model=AuditEventList)
 def list_audit_events(session: SessionDep, principal: CurrentPrincipal,
-                      after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+                      after: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
                       limit: Annotated[int, Query(ge=1, le=100)] = 20,
                       resource_id: Annotated[str | None, Query(max_length=256)] = None) -> AuditEventList:
     """Audit events, newest first: an admin reads all of them, a member those of their team's objects."""

@@ -1,8 +1,8 @@
 """OpenAI's error envelope for every error: `{"error": {"message", "type", "param", "code"}}`.
 
 `APIError` is what routes and services raise for the caller's mistakes; `install_error_handlers` maps
-it, Starlette's HTTP errors (unknown route 404, 405), request validation (422) and any unexpected
-exception (500, no traceback in the body) onto the envelope.
+it, Starlette's HTTP errors (unknown route 404, 405, 413), request validation (422), values the database
+refuses (400) and any unexpected exception (500, no traceback in the body) onto the envelope.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -117,6 +118,14 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
     return error_response(422, message, param=param, code="invalid_value")
 
 
+async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+    """The database refused a value the caller sent (PostgreSQL: a NUL character in text, an integer out of
+    range) — the caller's mistake, not a server error."""
+    log.info("database refused a value on %s %s: %s", request.method, request.url.path, exc.orig)
+    return error_response(400, "The request contains a value that cannot be stored or looked up (a NUL character "
+                               "in a string, or a number out of range).", code="invalid_value")
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "The server had an error while processing your request. "
@@ -128,4 +137,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(APIError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -50,10 +50,11 @@ class QueryKey:
             keys = [v for k, v in pairs if k == QUERY_KEY_PARAM]
             if keys:
                 # In place: uvicorn's access log reads this same scope dict after the response.
-                scope["query_string"] = urlencode([(k, v) for k, v in pairs if k != QUERY_KEY_PARAM]).encode("latin-1")
+                scope["query_string"] = urlencode([(k, v) for k, v in pairs if k != QUERY_KEY_PARAM]).encode("ascii")
                 headers = [(k, v) for k, v in scope["headers"]]
                 if not any(k == b"authorization" for k, _ in headers) and keys[-1]:
-                    headers.append((b"authorization", f"Bearer {keys[-1]}".encode("latin-1")))
+                    # keys are ASCII; anything else still travels (as UTF-8) and is refused as an invalid key
+                    headers.append((b"authorization", f"Bearer {keys[-1]}".encode("utf-8")))
                 scope["headers"] = headers
         await self.app(scope, receive, send)
 

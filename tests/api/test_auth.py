@@ -183,8 +183,9 @@ def test_a_query_key_is_accepted_only_where_a_browser_cannot_send_headers(auth_c
     assert error_of(stream, 404)["code"] == "fine-tuning_job_not_found" or stream.status_code == 404
     download = auth_client.get("/v1/adapters/nope/versions/1/download", params={"api_key": key})
     assert error_of(download, 404)["code"] == "adapter_not_found"
-    assert error_of(auth_client.get("/v1/adapters/nope/versions/1/download", params={"api_key": "sk-studio-bad"}),
-                    401)["code"] == "invalid_api_key"
+    for bad in ("sk-studio-bad", "sk-studio-\u0100"):
+        assert error_of(auth_client.get("/v1/adapters/nope/versions/1/download", params={"api_key": bad}),
+                        401)["code"] == "invalid_api_key"
 
 
 def test_the_query_key_is_scrubbed_from_the_url():
@@ -246,3 +247,12 @@ def test_cors_wildcard_is_refused_without_auth(tmp_path):
     with pytest.raises(ValueError, match="CORS"):
         Settings(data_dir=tmp_path, cors_origins="*")
     assert Settings(data_dir=tmp_path, cors_origins="*", auth="on").cors_origin_list == ["*"]
+
+
+def test_values_the_database_cannot_take_are_the_callers_mistake(client):
+    # PostgreSQL refuses NUL characters in text and integers out of range: 400, never a 500
+    for response in (client.get("/v1/files/file-%00"),
+                     client.post("/v1/estimate", json={"model": "studio-tiny-llama", "training_file": "\x00"})):
+        assert response.status_code in (400, 404), response.text  # 400 on PostgreSQL, 404 on SQLite
+        error_of(response, response.status_code)
+    assert client.get("/v1/files", params={"after": "\x00"}).status_code in (200, 400)

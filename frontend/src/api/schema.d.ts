@@ -525,6 +525,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/workers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Live Workers
+         * @description List the live workers: queues, GPUs, and the job each runs now (503 when Redis is unreachable).
+         */
+        get: operations["workers-list_live_workers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1001,6 +1021,15 @@ export interface components {
                 [key: string]: unknown;
             } | null;
         };
+        /** GPU */
+        GPU: {
+            /** Index */
+            index: number;
+            /** Memory Bytes */
+            memory_bytes?: number | null;
+            /** Name */
+            name: string;
+        };
         /** Health */
         Health: {
             /** Database */
@@ -1052,6 +1081,8 @@ export interface components {
          * @description One event of a job: `message`, `metrics`, `checkpoint` or `status`.
          */
         JobEventObject: {
+            /** Attempt */
+            attempt?: number | null;
             /** Created At */
             created_at: number;
             /** Data */
@@ -1255,6 +1286,70 @@ export interface components {
             prompt_tokens: number;
             /** Total Tokens */
             total_tokens: number;
+        };
+        /** WorkerJob */
+        WorkerJob: {
+            /** Attempt */
+            attempt: number;
+            /** Id */
+            id: string;
+        };
+        /**
+         * WorkerList
+         * @description Every live worker, by name.
+         */
+        WorkerList: {
+            /** Data */
+            data: components["schemas"]["WorkerObject"][];
+            /** First Id */
+            first_id?: string | null;
+            /** Has More */
+            has_more: boolean;
+            /** Last Id */
+            last_id?: string | null;
+            /**
+             * Object
+             * @default list
+             * @constant
+             */
+            object: "list";
+        };
+        /**
+         * WorkerObject
+         * @description A worker process that heartbeats into the registry (it drops out three heartbeats after its last).
+         */
+        WorkerObject: {
+            /** Current Job */
+            current_job?: string | null;
+            /** Gpus */
+            gpus?: components["schemas"]["GPU"][] | null;
+            /** Hostname */
+            hostname: string;
+            /** Id */
+            id: string;
+            /** Jobs */
+            jobs: components["schemas"]["WorkerJob"][];
+            /** Last Heartbeat At */
+            last_heartbeat_at: number;
+            /**
+             * Object
+             * @default worker
+             * @constant
+             */
+            object: "worker";
+            /** Pid */
+            pid: number;
+            /** Queues */
+            queues: string[];
+            /** Slots */
+            slots: number;
+            /** Started At */
+            started_at: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "idle" | "busy";
         };
     };
     responses: never;
@@ -3854,6 +3949,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelObject"];
+                };
+            };
+        };
+    };
+    "workers-list_live_workers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's mistake (OpenAI error envelope). */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Server error (OpenAI error envelope). */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkerList"];
                 };
             };
         };
