@@ -1,11 +1,12 @@
 // The one way the UI talks to the backend: a typed client over the generated OpenAPI schema.
 import createClient from "openapi-fetch";
+import { authFetch } from "./auth";
 import type { components, operations, paths } from "./schema";
 
-// Absolute URLs (same origin), and `fetch` looked up per call, so tests can stub it.
+// Absolute URLs (same origin), and `fetch` looked up per call (so tests can stub it), with the API key.
 export const api = createClient<paths>({
   baseUrl: typeof window === "undefined" ? "" : window.location.origin,
-  fetch: (request) => globalThis.fetch(request),
+  fetch: (request) => authFetch(request),
 });
 
 type Schemas = components["schemas"];
@@ -54,7 +55,7 @@ export async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; respo
 
 /** A JSON request for paths the client has no type for (e.g. a page's own `fetch` of a download URL). */
 export async function requestJson<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-  const response = await fetch(path, {
+  const response = await authFetch(path, {
     method,
     signal,
     headers: body === undefined ? undefined : { "Content-Type": "application/json" },

@@ -1,4 +1,5 @@
 // Models, estimates and the adapter registry, over the typed client.
+import { withKey } from "./auth";
 import { api, unwrap, type JobCreate } from "./client";
 import type { components } from "./schema";
 
@@ -30,6 +31,6 @@ export const deleteAdapterVersion = (name: string, version: number) =>
   unwrap(api.DELETE("/v1/adapters/{name}/versions/{version}", { params: { path: { name, version } } }));
 
 const enc = encodeURIComponent;
-/** A plain link (the browser downloads the streamed archive itself). */
+/** A plain link (the browser downloads the streamed archive itself, so the key rides in the URL). */
 export const downloadUrl = (name: string, version: number, format: "tar.gz" | "zip" = "tar.gz", artifact: "adapter" | "merged" = "adapter") =>
-  `/v1/adapters/${enc(name)}/versions/${version}/download?format=${format}&artifact=${artifact}`;
+  withKey(`/v1/adapters/${enc(name)}/versions/${version}/download?format=${format}&artifact=${artifact}`);

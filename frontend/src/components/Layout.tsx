@@ -1,4 +1,5 @@
 import { NavLink, Outlet } from "react-router";
+import { KeyPrompt } from "./KeyPrompt";
 
 const NAV = [
   { to: "/jobs", label: "Jobs" },
@@ -26,6 +27,7 @@ export function Layout() {
       <main className="content">
         <Outlet />
       </main>
+      <KeyPrompt />
     </div>
   );
 }

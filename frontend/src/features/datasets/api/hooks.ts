@@ -1,4 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { authFetch } from "@/api/auth";
 import { api, ApiError, unwrap, type FileObject } from "@/api/client";
 import { fileKeys } from "@/api/keys";
 import { readPreview } from "./preview";
@@ -36,7 +37,7 @@ export function useUploadFile() {
       const form = new FormData();
       form.append("purpose", "fine-tune");
       form.append("file", file, file.name);
-      const response = await fetch("/v1/files", { method: "POST", body: form });
+      const response = await authFetch("/v1/files", { method: "POST", body: form });
       if (!response.ok) throw await ApiError.fromResponse(response);
       return (await response.json()) as FileObject;
     },

@@ -1,4 +1,6 @@
 // Reads just enough of a dataset to show its first rows (the stream is cancelled after that).
+import { authFetch } from "@/api/auth";
+
 export type PreviewRow = Record<string, unknown>;
 export interface Preview {
   rows: PreviewRow[];
@@ -8,7 +10,7 @@ export interface Preview {
 const MAX_BYTES = 1 << 20;
 
 async function readHead(url: string, enough: (text: string) => boolean, signal?: AbortSignal): Promise<string> {
-  const response = await fetch(url, { signal });
+  const response = await authFetch(url, { signal });
   if (!response.ok || !response.body) throw new Error(`Could not read the file (${response.status}).`);
   const reader = response.body.getReader();
   const decoder = new TextDecoder();

@@ -2,7 +2,8 @@ import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { act, renderHook, waitFor } from "@testing-library/react";
 import type { ReactNode } from "react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { useJobStream } from "./stream";
+import { setApiKey } from "@/api/auth";
+import { streamUrl, useJobStream } from "./stream";
 
 /** Just enough of EventSource: named listeners, readyState, and a way for the test to play the server. */
 class FakeEventSource {
@@ -92,5 +93,17 @@ describe("useJobStream", () => {
     expect(result.current.log.map((e) => e.message)).toEqual(["Job running", "Job succeeded"]);
     expect(second.readyState).toBe(FakeEventSource.CLOSED);
     expect(result.current.reconnects).toBe(1);
+  });
+
+  it("sends the stored API key as ?api_key= (EventSource cannot set headers)", () => {
+    expect(streamUrl("ftjob-1", "ftevent-9")).toBe("/v1/fine_tuning/jobs/ftjob-1/events/stream?after=ftevent-9");
+    setApiKey("sk-studio-k");
+    try {
+      expect(streamUrl("ftjob-1")).toBe("/v1/fine_tuning/jobs/ftjob-1/events/stream?api_key=sk-studio-k");
+      expect(streamUrl("ftjob-1", "ftevent-9")).toBe(
+        "/v1/fine_tuning/jobs/ftjob-1/events/stream?after=ftevent-9&api_key=sk-studio-k");
+    } finally {
+      setApiKey(null);
+    }
   });
 });

@@ -3,6 +3,7 @@
 // Events are applied in batches so a replay of thousands of steps renders a few times, not thousands.
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
+import { withKey } from "@/api/auth";
 import type { JobEvent } from "@/api/client";
 import { jobKeys } from "@/api/keys";
 import { mergePoints, metricPoint, type MetricPoint } from "@/lib/metrics";
@@ -22,7 +23,7 @@ const RETRY_MS = 2000;
 
 export function streamUrl(jobId: string, after?: string): string {
   const base = `/v1/fine_tuning/jobs/${encodeURIComponent(jobId)}/events/stream`;
-  return after ? `${base}?after=${encodeURIComponent(after)}` : base;
+  return withKey(after ? `${base}?after=${encodeURIComponent(after)}` : base); // EventSource sets no headers
 }
 
 export function useJobStream(jobId: string): JobStream {

@@ -1,4 +1,5 @@
 import { Link } from "react-router";
+import { withKey } from "@/api/auth";
 import { downloadUrl } from "@/api/registry";
 import { ErrorBanner } from "@/components/ErrorBanner";
 import { JsonView } from "@/components/JsonView";
@@ -58,7 +59,7 @@ export function VersionDetail({ name, version }: { name: string; version: number
       {d.error && <div className="banner banner-error">{String(d.error.message ?? JSON.stringify(d.error))}</div>}
       {mergeStatus && (
         <p>Merge: <StatusBadge status={mergeStatus} />{" "}
-          {mergeStatus === "succeeded" && <a href={d.merge?.download ?? downloadUrl(name, version, "tar.gz", "merged")} download>download the merged model</a>}
+          {mergeStatus === "succeeded" && <a href={d.merge?.download ? withKey(d.merge.download) : downloadUrl(name, version, "tar.gz", "merged")} download>download the merged model</a>}
           {d.merge?.error && <span className="field-error"> {String(d.merge.error.message ?? "")}</span>}
         </p>
       )}
