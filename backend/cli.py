@@ -31,14 +31,48 @@ def _serve_api(host: str, port: int) -> None:
     uvicorn.run(create_app(), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
 
 
+def _bound_settings(host: str | None, port: int | None):
+    """The settings for serving on `host`/`port`: they go through STUDIO_HOST/STUDIO_PORT, so the rules tied
+    to the address apply (auth on by default off loopback; STUDIO_AUTH=off refused there)."""
+    from pydantic import ValidationError
+
+    from backend.settings import get_settings
+
+    if host:
+        os.environ["STUDIO_HOST"] = host
+    if port:
+        os.environ["STUDIO_PORT"] = str(port)
+    get_settings.cache_clear()
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        typer.echo(f"error: {exc.errors()[0]['msg'].removeprefix('Value error, ')}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _warn_without_keys(settings) -> None:
+    """With auth on and no live key, nobody can use the studio yet: say how to make the first key."""
+    from backend.db.session import Database
+    from backend.services.auth import list_keys
+
+    if not settings.auth_enabled:
+        return
+    database = Database(settings.database_url)
+    try:
+        with database.session() as session:
+            if not list_keys(session=session):
+                typer.echo("Auth is on (STUDIO_AUTH) and there is no API key yet: create one with "
+                           "`studio keys create --user <you> --admin`.", err=True)
+    finally:
+        database.dispose()
+
+
 @app.command()
 def api(host: str = typer.Option(None, help="Bind address (default STUDIO_HOST, 127.0.0.1)."),
         port: int = typer.Option(None, help="Port (default STUDIO_PORT, 8000).")) -> None:
     """Run the REST API (and the event relay) alone, against STUDIO_REDIS_URL."""
-    from backend.settings import get_settings
-
-    settings = get_settings()
-    _serve_api(host or settings.host, port or settings.port)
+    settings = _bound_settings(host, port)
+    _serve_api(settings.host, settings.port)
 
 
 @app.command()
@@ -67,7 +101,7 @@ def up(host: str = typer.Option(None, help="Bind address (default 127.0.0.1)."),
     from backend.embedded import EmbeddedRedis
     from backend.settings import get_settings
 
-    settings = get_settings()
+    settings = _bound_settings(host, port)
     settings.ensure_dirs()
     os.environ["STUDIO_DATA_DIR"] = str(settings.data_dir)
     embedded = None
@@ -81,12 +115,12 @@ def up(host: str = typer.Option(None, help="Bind address (default 127.0.0.1)."),
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         upgrade_database(settings.database_url)
+        _warn_without_keys(settings)
         children.append(_spawn([sys.executable, "-m", "backend.cli", "worker", "--queues", "gpu"]))
         # chat, estimates and merges get their own worker, so they answer while a job trains
         children.append(_spawn([sys.executable, "-m", "backend.cli", "worker", "--queues", "inference"]))
-        host, port = host or settings.host, port or settings.port
-        typer.echo(f"Fine-tuning Studio on http://{host}:{port}  (Ctrl-C stops everything)")
-        _serve_api(host, port)
+        typer.echo(f"Fine-tuning Studio on http://{settings.host}:{settings.port}  (Ctrl-C stops everything)")
+        _serve_api(settings.host, settings.port)
     finally:
         _stop(children)
         if embedded is not None:

@@ -31,8 +31,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STUDIO_", extra="ignore")
 
     data_dir: Path = Path("~/.studio")
-    database_url: str = ""  # empty = sqlite:///{data_dir}/studio.db
-    redis_url: str | None = None  # None = embedded Redis
+    # URLs may hold passwords: read from the environment only, and kept out of repr() (logs, tracebacks)
+    database_url: str = Field(default="", repr=False)  # empty = sqlite:///{data_dir}/studio.db
+    redis_url: str | None = Field(default=None, repr=False)  # None = embedded Redis
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     auth: Literal["off", "on"] | None = None  # None = off on loopback, on otherwise

@@ -256,3 +256,27 @@ def test_values_the_database_cannot_take_are_the_callers_mistake(client):
         assert response.status_code in (400, 404), response.text  # 400 on PostgreSQL, 404 on SQLite
         error_of(response, response.status_code)
     assert client.get("/v1/files", params={"after": "\x00"}).status_code in (200, 400)
+
+
+def test_serving_on_a_public_address_turns_auth_on(monkeypatch, tmp_path):
+    from backend.cli import _bound_settings
+
+    monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("STUDIO_HOST", "127.0.0.1")
+    monkeypatch.setenv("STUDIO_PORT", "8000")
+    monkeypatch.delenv("STUDIO_AUTH", raising=False)
+    try:
+        assert _bound_settings(None, None).auth == "off"
+        settings = _bound_settings("0.0.0.0", 9000)  # `studio up --host 0.0.0.0` is team mode
+        assert settings.auth == "on" and settings.host == "0.0.0.0" and settings.port == 9000
+        monkeypatch.setenv("STUDIO_AUTH", "off")
+        refused = CliRunner().invoke(cli, ["api", "--host", "0.0.0.0"])
+        assert refused.exit_code == 2 and "STUDIO_AUTH=off is refused" in refused.output
+    finally:
+        get_settings.cache_clear()
+
+
+def test_settings_keep_passwords_out_of_their_repr(tmp_path):
+    settings = Settings(data_dir=tmp_path, database_url="postgresql+psycopg://u:secret@db/studio",
+                        redis_url="redis://:hunter2@redis:6379/0")
+    assert "secret" not in repr(settings) and "hunter2" not in repr(settings)
