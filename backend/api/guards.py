@@ -31,9 +31,10 @@ from backend.api.errors import error_response
 QUERY_KEY_PATHS = (re.compile(r"/v1/fine_tuning/jobs/[^/]+/events/stream"),
                    re.compile(r"/v1/adapters/[^/]+/versions/[^/]+/download"))
 QUERY_KEY_PARAM = "api_key"
-QUERY_KEY_DOC = {"parameters": [{"name": QUERY_KEY_PARAM, "in": "query", "required": False, "schema": {"type": "string"},
-                                 "description": "The API key, for clients that cannot set `Authorization` (EventSource, "
-                                                "a link). Removed from the URL before it is logged."}]}
+QUERY_KEY_DOC = {"parameters": [{
+    "name": QUERY_KEY_PARAM, "in": "query", "required": False, "schema": {"type": "string"},
+    "description": "The API key, for clients that cannot set `Authorization` (EventSource, a link). Removed from "
+                   "the URL before it is logged."}]}
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 

@@ -55,7 +55,8 @@ class Team:
         return self.client.delete(path, headers=self.headers)
 
     def upload(self, name: str = "chat.jsonl") -> str:
-        response = self.post(FILES, files={"file": (name, (EXAMPLES / name).read_bytes())}, data={"purpose": "fine-tune"})
+        response = self.post(FILES, files={"file": (name, (EXAMPLES / name).read_bytes())},
+                             data={"purpose": "fine-tune"})
         assert response.status_code == 200, response.text
         return response.json()["id"]
 
@@ -107,7 +108,8 @@ def test_files_are_seen_by_their_team_only(teams):
     assert root.ids(FILES) == {a_file, b_file}
     assert alice.get(f"{FILES}/{a_file}").json()["team"] == "a"
     assert alice.get(f"{FILES}/{a_file}").json()["owner"] == "alice"
-    for response in (bob.get(f"{FILES}/{a_file}"), bob.get(f"{FILES}/{a_file}/content"), bob.delete(f"{FILES}/{a_file}")):
+    for response in (bob.get(f"{FILES}/{a_file}"), bob.get(f"{FILES}/{a_file}/content"),
+                     bob.delete(f"{FILES}/{a_file}")):
         assert error_of(response, 404)["code"] == "file_not_found"
     assert alice.get(f"{FILES}/{a_file}/content").status_code == 200  # bob's delete changed nothing
     # a job or an estimate cannot use another team's file either
@@ -129,7 +131,8 @@ def test_jobs_events_and_checkpoints_are_seen_by_their_team_only(teams, db, redi
     assert root.ids(JOBS) == {a_job["id"], b_job["id"]}
     a = a_job["id"]
     for response in (bob.get(f"{JOBS}/{a}"), bob.get(f"{JOBS}/{a}/events"), bob.get(f"{JOBS}/{a}/checkpoints"),
-                     bob.get(f"{JOBS}/{a}/events/stream"), bob.get(f"{JOBS}/{a}/events/stream", params={"api_key": bob.key}),
+                     bob.get(f"{JOBS}/{a}/events/stream"),
+                     bob.get(f"{JOBS}/{a}/events/stream", params={"api_key": bob.key}),
                      bob.post(f"{JOBS}/{a}/cancel"), bob.post(f"{JOBS}/{a}/pause"), bob.post(f"{JOBS}/{a}/resume")):
         assert error_of(response, 404)["code"] == "fine-tuning_job_not_found"
     assert len(alice.get(f"{JOBS}/{a}/events").json()["data"]) == 4
@@ -213,7 +216,8 @@ def test_the_audit_log_names_who_did_what_and_each_team_reads_its_own(teams, db,
         ("bob", "b", "file.create", b_file), ("bob", "b", "job.create", b_job["id"]),
         ("bob", "b", "job.cancel", b_job["id"]), ("root", "a", "adapter.version.delete", "a.bot:1"),
         ("alice", "a", "file.delete", a_file)]
-    assert [e["actor"] for e in alice.get(f"/v1/audit_events?resource_id=a.bot@prod").json()["data"]] == ["root", "alice"]
+    moves = alice.get("/v1/audit_events", params={"resource_id": "a.bot@prod"}).json()["data"]
+    assert [e["actor"] for e in moves] == ["root", "alice"]
     assert {e["team"] for e in alice.get("/v1/audit_events", params={"limit": 100}).json()["data"]} == {"a"}
     assert {e["team"] for e in bob.get("/v1/audit_events", params={"limit": 100}).json()["data"]} == {"b"}
     everything = root.get("/v1/audit_events", params={"limit": 5}).json()

@@ -66,7 +66,8 @@ def studio(tmp_path_factory, redis_server, database_url):  # noqa: F811
 def check(case, response, headers) -> None:
     if response.status_code == 503 and (response.json().get("error") or {}).get("code") in NO_WORKER_CODES:
         return
-    assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:500]}"
+    assert response.status_code < 500, (f"{case.method} {case.formatted_path}: {response.status_code} "
+                                        f"{response.text[:500]}")
     # 5xx are judged above; the rest (schema conformance, 401 for a missing or wrong key, …) here
     case.validate_response(response, excluded_checks=EXCLUDED, headers=headers)
 
