@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     max_running_per_user: int = Field(default=0, ge=0)  # dispatched or running jobs per user; 0 = no limit
     team_quotas: str = ""  # "nlp=4,vision=2,*=8": jobs per team at once; `*` for unlisted teams; none = no limit
     lease_grace_seconds: float = Field(default=15.0, gt=0)  # no lease + no live worker this long = worker lost
-    dispatch_timeout_seconds: float = Field(default=600.0, gt=0)  # an unclaimed dispatch is replaced after this
+    dispatch_timeout_seconds: float = Field(default=120.0, gt=0)  # an unclaimed dispatch is replaced after this
     sse_poll_seconds: float = Field(default=0.2, gt=0)  # how often an event stream looks for new events
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
     inference_timeout_seconds: float = Field(default=300.0, gt=0)  # a chat/completion gives up (504) after this

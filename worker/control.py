@@ -78,7 +78,9 @@ def command(job: Job, spec_file: Path, result_file: Path, redis_url: str, resume
 
 
 def _pdeathsig():
-    """A pre-exec hook that SIGTERMs the child (→ checkpoint, exit) if the pool process dies; Linux only.
+    """A pre-exec hook that sends the child SIGUSR1 (→ checkpoint, report `worker_lost`, exit) if the pool
+    process dies; Linux only. Not SIGTERM: the kernel sends the parent-death signal again each time the
+    child is handed to another dying thread of the worker, and a second SIGTERM means "stop now".
 
     libc is loaded here, in the parent: between fork and exec the child may only make the one call."""
     try:
@@ -87,7 +89,7 @@ def _pdeathsig():
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
         return None
-    return lambda: prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    return lambda: prctl(1, signal.SIGUSR1)  # 1 = PR_SET_PDEATHSIG
 
 
 def launch(job: Job, spec: dict, redis_url: str, resume_from: str | None) -> tuple[subprocess.Popen, Path]:

@@ -7,8 +7,9 @@ final `status` event, then `result.json` (`{"attempt", "exit_code", "status", "e
 file existing tells the task the status event was written.
 
 Exit codes: 0 succeeded · 10 paused (checkpoint in `result.checkpoint`, also printed) · 11 cancelled ·
-12 interrupted by SIGTERM (worker shutting down; pauses at the next step, status `failed`/`worker_lost`
-with the checkpoint) · 2 invalid input · 3 out of memory · 1 anything else (`training_error`).
+12 interrupted by SIGTERM (worker shutting down) or SIGUSR1 (the worker died: the parent-death signal);
+pauses at the next step, status `failed`/`worker_lost` with the checkpoint · 2 invalid input · 3 out of
+memory · 1 anything else (`training_error`).
 """
 
 from __future__ import annotations
@@ -32,18 +33,25 @@ CONTROL_POLL_SECONDS = 0.25
 
 
 class ControlSignal:
-    """The core's `stop()` hook: the job's control key (GET at most every 0.25 s), or a SIGTERM."""
+    """The core's `stop()` hook: the job's control key (GET at most every 0.25 s), or a SIGTERM / SIGUSR1.
+
+    SIGTERM is the worker shutting down (a second one: stop now); SIGUSR1 is the worker gone (the kernel's
+    parent-death signal, which may arrive several times: each is the same news)."""
 
     def __init__(self, redis, job_id: str, prefix: str | None):
         self.redis, self.key = redis, control_key(job_id, prefix)
         self.value: str | None = None
         self.checked = 0.0
         self.terminated = False
+        self.orphaned = False  # the worker process died (SIGUSR1)
 
     def on_sigterm(self, signum, frame) -> None:
         if self.terminated:  # a second SIGTERM: stop now, no checkpoint
             raise SystemExit(EXIT_INTERRUPTED)
         self.terminated = True
+
+    def on_parent_death(self, signum, frame) -> None:
+        self.terminated = self.orphaned = True
 
     def __call__(self) -> str | None:
         if self.terminated:
@@ -107,24 +115,29 @@ def train(args: argparse.Namespace, redis, control: ControlSignal) -> tuple[int,
         return code, "failed", {"code": error_code, "message": message}, None
     summary = result.to_dict()
     if control.terminated and result.status in ("paused", "cancelled"):
-        error = {"code": "worker_lost", "message": "the worker shut down; the job can resume from its checkpoint"}
+        why = "the worker process died" if control.orphaned else "the worker shut down"
+        error = {"code": "worker_lost", "message": f"{why}; the job can resume from its checkpoint"}
         return EXIT_INTERRUPTED, "failed", error, summary
     return STATUS_EXIT[result.status], result.status, None, summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m worker.run_job", description=__doc__.splitlines()[0])
+def parse_args(argv: list[str] | None = None, prog: str = "python -m worker.run_job") -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     for name in ("--job-id", "--spec-file", "--output-dir", "--checkpoint-dir", "--redis-url"):
         parser.add_argument(name, required=True)
     parser.add_argument("--attempt", type=int, required=True)
     parser.add_argument("--resume-from")
     parser.add_argument("--key-prefix")
     parser.add_argument("--result-file", help="default: result.json next to the output dir")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     redis = connect(args.redis_url)
     control = ControlSignal(redis, args.job_id, args.key_prefix)
     signal.signal(signal.SIGTERM, control.on_sigterm)
+    signal.signal(signal.SIGUSR1, control.on_parent_death)
     code, status, error, result = train(args, redis, control)
     if status in ("paused", "cancelled"):
         redis.delete(control.key)  # acted on (before the status, which the API may answer with a resume)

@@ -18,6 +18,7 @@ from typing import Any
 from . import events as ev
 from . import registry
 from .celery_app import app
+from .control import Job, supervise  # torch-free; a broken import stops the worker at start, not each task
 
 
 @app.task(name="studio.train", bind=True)
@@ -25,8 +26,6 @@ def train(self, job_id: str, attempt: int, spec: dict, output_dir: str, checkpoi
           resume_from: str | None = None, dispatch: str | None = None) -> dict[str, Any]:
     """Claim the job (its dispatch token + the lease, atomically; or refuse: a job runs at most once at a
     time), then supervise its training."""
-    from .control import Job, supervise
-
     redis_url = self.app.conf.broker_url
     redis = ev.connect(redis_url)
     node = self.request.hostname or socket.gethostname()
@@ -49,7 +48,7 @@ def train(self, job_id: str, attempt: int, spec: dict, output_dir: str, checkpoi
         redis.close()
 
 
-def refuse(job, claim: str, dispatch: str | None) -> dict[str, Any]:
+def refuse(job: Job, claim: str, dispatch: str | None) -> dict[str, Any]:
     """A message that must not run: the job is running elsewhere, or the dispatch was replaced or used."""
     if claim == "stale":  # a redelivered or superseded message: nothing to tell the user
         return {"status": "skipped", "error": {"code": "stale_dispatch", "message": f"dispatch {dispatch} is stale"}}

@@ -62,6 +62,8 @@ class Job(Base):
         Index("ix_jobs_status_priority_created_at", "status", "priority", "created_at"),
         # Listing with ?status= pages by id (newest first) without sorting the whole status.
         Index("ix_jobs_status_id", "status", "id"),
+        # The fair queue: each user's latest dispatch (who was served longest ago goes first).
+        Index("ix_jobs_owner_dispatched_at", "owner", "dispatched_at"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -93,8 +95,9 @@ class Job(Base):
     last_event_seq: Mapped[int] = mapped_column(Integer, default=0)  # highest seq persisted; events start at 1
     owner: Mapped[str | None] = mapped_column(String(128), default=None, index=True)  # the user (team mode)
     team: Mapped[str | None] = mapped_column(String(128), default=None, index=True)  # who may see it
-    # The scheduler: when the current attempt was handed to Celery (NULL: waiting in the DB queue), and how
-    # many times the job was re-queued because its worker was lost (bounded by max_job_attempts).
+    # The scheduler: when the current attempt was handed to Celery, in Unix *milliseconds* (NULL: waiting in
+    # the DB queue; kept once the job ends, so a user's last dispatch orders the round robin), and how many
+    # times the job was re-queued because its worker was lost (bounded by max_job_attempts).
     dispatched_at: Mapped[int | None] = mapped_column(BigInteger, default=None)
     requeues: Mapped[int] = mapped_column(Integer, default=0)
 

@@ -9,7 +9,9 @@ Celery for a GPU worker that had a free slot; it starts within moments). Waiting
    user's own waiting jobs come before it (the user's own order is priority, then age). Lower rounds go
    first, so users with waiting work take turns — round robin — and a user who already holds GPUs waits
    behind one who holds none;
-3. FIFO: equal priority and round (different users) → the job created first (then the lower id).
+3. equal priority and round (so: different users) → the user whose latest dispatch is oldest (never
+   served counts as oldest): the round robin remembers whose turn it was after jobs end;
+4. FIFO: then the job created first (then the lower id).
 
 `queue_position` counts dispatched jobs first (by dispatch time), then waiting jobs in that order. Limits
 (`STUDIO_MAX_RUNNING_PER_USER`, `STUDIO_TEAM_QUOTAS`) do not change the order: the dispatcher passes over a
@@ -20,6 +22,8 @@ The order is one SQL query (window functions, SQLite and PostgreSQL alike) share
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -55,10 +59,17 @@ def ranked_waiting() -> Select:
     waiting = (select(Job.id, _owner().label("owner"), Job.team, Job.priority, Job.created_at,
                       (func.row_number().over(partition_by=_owner(), order_by=own_order) - 1).label("idx"))
                .where(waiting_clause()).subquery("waiting"))
+    # Each user's latest dispatch (ms; jobs keep it after they end): in a tie, who was served longest ago
+    # goes first — the round robin's memory. Grouped on the raw column so the (owner, dispatched_at) index
+    # serves it.
+    served = (select(Job.owner.label("owner"), func.max(Job.dispatched_at).label("last"))
+              .where(Job.dispatched_at.is_not(None)).group_by(Job.owner).subquery("served"))
     rounds = (select(waiting.c.id, waiting.c.owner, waiting.c.team, waiting.c.priority, waiting.c.created_at,
-                     (waiting.c.idx + func.coalesce(flight.c.n, 0)).label("round"))
-              .select_from(waiting.outerjoin(flight, flight.c.owner == waiting.c.owner)).subquery("rounds"))
-    order = (rounds.c.priority.desc(), rounds.c.round, rounds.c.created_at, rounds.c.id)
+                     (waiting.c.idx + func.coalesce(flight.c.n, 0)).label("round"),
+                     func.coalesce(served.c.last, 0).label("served"))
+              .select_from(waiting.outerjoin(flight, flight.c.owner == waiting.c.owner)
+                           .outerjoin(served, _owner(served.c.owner) == waiting.c.owner)).subquery("rounds"))
+    order = (rounds.c.priority.desc(), rounds.c.round, rounds.c.served, rounds.c.created_at, rounds.c.id)
     return (select(rounds.c.id, rounds.c.owner, rounds.c.team, rounds.c.priority, rounds.c.round,
                    func.row_number().over(order_by=order).label("position")).order_by(*order))
 
@@ -76,10 +87,41 @@ def queue_positions(*, session: Session, job_ids: list[str]) -> dict[str, int]:
     if waiting_ids:
         ahead = session.scalar(select(func.count()).select_from(Job)
                                .where(Job.status == "queued", Job.dispatched_at.is_not(None))) or 0
-        ranked = ranked_waiting().subquery()
-        rows = session.execute(select(ranked.c.id, ranked.c.position).where(ranked.c.id.in_(waiting_ids)))
-        out.update({job_id: ahead + int(pos) for job_id, pos in rows})
+        positions = waiting_positions(session)
+        out.update({job_id: ahead + positions[job_id] for job_id in waiting_ids if job_id in positions})
     return out
+
+
+_positions: dict[str, tuple[tuple, float, dict[str, int]]] = {}  # database url -> (fingerprint, when, positions)
+_positions_lock = threading.Lock()
+POSITIONS_MAX_AGE_SECONDS = 2.0
+
+
+def forget_positions() -> None:
+    """Drop the cached positions (for tests and tools that edit a job's owner or priority in place; the API
+    never does: both are fixed when a job is created)."""
+    with _positions_lock:
+        _positions.clear()
+
+
+def waiting_positions(session: Session) -> dict[str, int]:
+    """Every waiting job's place by the rule. Ranking 10,000 waiting jobs takes tens of ms, so the result is
+    kept while the queue is unchanged — same waiting set (count, id range, sum of creation times) and same
+    jobs in flight per user — for at most `POSITIONS_MAX_AGE_SECONDS`; a page of jobs then costs two small
+    aggregate queries."""
+    waiting = session.execute(select(func.count(), func.min(Job.id), func.max(Job.id), func.sum(Job.created_at))
+                              .where(waiting_clause())).one()
+    flight = session.execute(select(_owner(), func.count()).where(in_flight_clause()).group_by(_owner())).all()
+    fingerprint = (tuple(waiting), tuple(sorted(map(tuple, flight))))
+    key = str(session.get_bind().url)
+    with _positions_lock:
+        cached = _positions.get(key)
+    if cached and cached[0] == fingerprint and time.monotonic() - cached[1] < POSITIONS_MAX_AGE_SECONDS:
+        return cached[2]
+    positions = {row.id: int(row.position) for row in session.execute(ranked_waiting())}
+    with _positions_lock:
+        _positions[key] = (fingerprint, time.monotonic(), positions)
+    return positions
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -152,7 +152,7 @@ class Scheduler:
 
     def dispatch_one(self, session: Session, job_id: str) -> bool:
         changed = session.execute(update(Job).where(Job.id == job_id, Job.status == "queued",
-                                                    Job.dispatched_at.is_(None)).values(dispatched_at=now())
+                                                    Job.dispatched_at.is_(None)).values(dispatched_at=now_ms())
                                   .execution_options(synchronize_session=False)).rowcount
         session.commit()
         if changed != 1:
@@ -208,13 +208,14 @@ class Scheduler:
             pipe.get(self.queue.key(row.id, "dispatch"))
             pipe.xrevrange(self.queue.key(row.id, "events"), count=1)
         replies = pipe.execute()
-        busy, clock, wall, lost = workers.busy_jobs(live), time.monotonic(), time.time(), []
+        busy, clock, wall_ms, lost = workers.busy_jobs(live), time.monotonic(), now_ms(), []
         for row, lease, token, last in zip(rows, replies[::3], replies[1::3], replies[2::3]):
             unrelayed = _last_seq(last) > row.last_event_seq
             healthy = bool(lease) or row.id in busy or unrelayed
             if row.status == "queued":
                 ours = token is not None and token.startswith(f"{row.attempt}:") and token != f"{row.attempt}:"
-                if ours and not lease and wall - (row.dispatched_at or wall) > self.settings.dispatch_timeout_seconds:
+                waited_ms = wall_ms - (row.dispatched_at or wall_ms)
+                if ours and not lease and waited_ms > self.settings.dispatch_timeout_seconds * 1000:
                     self.lose(row, f"No worker claimed attempt {row.attempt} within "
                                    f"{self.settings.dispatch_timeout_seconds:g}s; it was dispatched again.")
                     lost.append(row.id)
@@ -293,6 +294,10 @@ class Scheduler:
         self.queue.on_queued = None
         if self._task is not None:
             await self._task
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _last_seq(entries) -> int:

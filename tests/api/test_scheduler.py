@@ -58,6 +58,7 @@ def set_owner(db, job_id: str, owner: str | None, team: str | None = None) -> No
     with db.session() as session:
         session.execute(update(Job).where(Job.id == job_id).values(owner=owner, team=team))
         session.commit()
+    fair_queue.forget_positions()  # owners are fixed at creation in the API; here they change in place
 
 
 def row(db, job_id: str) -> Job:
@@ -122,6 +123,22 @@ def test_dispatch_fills_free_slots_in_order_and_never_twice(job_app, create, db,
     assert dispatch(job_app, capacity=4) == [ids[3], ids[1]]
     assert [t["kwargs"]["job_id"] for t in sent_tasks(redis)] == [ids[0], ids[2], ids[3], ids[1]]
     assert all(row(db, j).dispatched_at is not None and row(db, j).status == "queued" for j in ids)
+
+
+def test_round_robin_remembers_whose_turn_it_was(job_app, create, db):
+    """One slot, jobs ending one by one: users take turns even though alice's jobs are all older."""
+    ids = [create()["id"] for _ in range(6)]
+    for job_id, owner in zip(ids, ("alice", "alice", "bob", "bob", "carol", "carol")):
+        set_owner(db, job_id, owner)
+    served = []
+    for _ in range(6):
+        [job_id] = dispatch(job_app, capacity=1)
+        served.append(row(db, job_id).owner)
+        with db.session() as session:  # it ran and ended: nobody holds a slot now
+            session.execute(update(Job).where(Job.id == job_id).values(status="succeeded"))
+            session.commit()
+        time.sleep(0.002)  # dispatch times are in ms
+    assert served == ["alice", "bob", "carol", "alice", "bob", "carol"]
 
 
 def test_per_user_limit_passes_over_a_blocked_user(job_app, job_settings, create, db, redis):
@@ -279,7 +296,7 @@ def test_an_unclaimed_dispatch_is_replaced_after_the_timeout(job_app, job_settin
     assert watcher.dispatch(capacity=1) == [job_id]
     first = redis.get(f"studio:jobs:{job_id}:dispatch")
     with db.session() as session:
-        session.execute(update(Job).where(Job.id == job_id).values(dispatched_at=Job.dispatched_at - 5))
+        session.execute(update(Job).where(Job.id == job_id).values(dispatched_at=Job.dispatched_at - 5000))
         session.commit()
     assert watcher.watch([]) == [job_id]
     assert watcher.dispatch(capacity=1) == [job_id]

@@ -1,16 +1,17 @@
-// Training metrics as chart points: one point per step, merged from `metrics` events.
+// Training metrics as chart points: one point per step, merged from `metrics` events. A step replayed by a
+// later attempt (a run resumed from a checkpoint after its worker was lost) shows that attempt's values.
 import { api, unwrap, type JobEvent } from "@/api/client";
 
 export const METRIC_KEYS = ["train_loss", "valid_loss", "learning_rate", "grad_norm", "tokens_per_second"] as const;
 export type MetricKey = (typeof METRIC_KEYS)[number];
-export type MetricPoint = { step: number } & Partial<Record<MetricKey | "epoch" | "total_steps", number>>;
+export type MetricPoint = { step: number; attempt?: number } & Partial<Record<MetricKey | "epoch" | "total_steps", number>>;
 
 /** The metrics an event carries, or null for other events. */
-export function metricPoint(event: Pick<JobEvent, "type" | "data">): MetricPoint | null {
+export function metricPoint(event: Pick<JobEvent, "type" | "data"> & Partial<Pick<JobEvent, "attempt">>): MetricPoint | null {
   if (event.type !== "metrics" || !event.data) return null;
   const step = Number(event.data.step);
   if (!Number.isFinite(step)) return null;
-  const point: MetricPoint = { step };
+  const point: MetricPoint = typeof event.attempt === "number" ? { step, attempt: event.attempt } : { step };
   for (const key of [...METRIC_KEYS, "epoch", "total_steps"] as const) {
     const value = event.data[key];
     if (typeof value === "number" && Number.isFinite(value)) point[key] = value;
@@ -18,7 +19,8 @@ export function metricPoint(event: Pick<JobEvent, "type" | "data">): MetricPoint
   return point;
 }
 
-/** Points merged by step (a later event adds to or overrides an earlier one), sorted by step. */
+/** Points merged by step, sorted by step: within an attempt a later event adds to or overrides an earlier
+ * one; a later attempt's point replaces an older attempt's, and an older attempt's straggler is ignored. */
 export function mergePoints(points: MetricPoint[], more: MetricPoint[]): MetricPoint[] {
   if (more.length === 0) return points;
   const byStep = new Map(points.map((p) => [p.step, p]));
@@ -26,7 +28,9 @@ export function mergePoints(points: MetricPoint[], more: MetricPoint[]): MetricP
   let last = points.length ? points[points.length - 1].step : -Infinity;
   for (const p of more) {
     const existing = byStep.get(p.step);
-    byStep.set(p.step, existing ? { ...existing, ...p } : p);
+    const older = (existing?.attempt ?? 0) - (p.attempt ?? 0);
+    if (existing && older > 0) continue;
+    byStep.set(p.step, existing && older === 0 ? { ...existing, ...p } : p);
     if (!existing) {
       if (p.step < last) sorted = false;
       last = Math.max(last, p.step);

@@ -1,5 +1,6 @@
-"""The scheduler and crash-safe runs: when a job was dispatched, how often it was re-queued; the attempt of
-each event and a per-job unique key for metrics, so each (attempt, step) is stored once.
+"""The scheduler and crash-safe runs: when a job was dispatched (ms; indexed per owner for the round robin),
+how often it was re-queued; the attempt of each event and a per-job unique key for metrics, so each
+(attempt, step) is stored once.
 
 Revision ID: 0005
 Revises: 0004
@@ -21,6 +22,7 @@ def upgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
         batch.add_column(sa.Column("dispatched_at", sa.BigInteger(), nullable=True))
         batch.add_column(sa.Column("requeues", sa.Integer(), nullable=False, server_default="0"))
+        batch.create_index("ix_jobs_owner_dispatched_at", ["owner", "dispatched_at"], unique=False)
     with op.batch_alter_table("job_events") as batch:
         batch.add_column(sa.Column("attempt", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("metric_key", sa.String(length=64), nullable=True))
@@ -33,5 +35,6 @@ def downgrade() -> None:
         batch.drop_column("metric_key")
         batch.drop_column("attempt")
     with op.batch_alter_table("jobs") as batch:
+        batch.drop_index("ix_jobs_owner_dispatched_at")
         batch.drop_column("requeues")
         batch.drop_column("dispatched_at")
