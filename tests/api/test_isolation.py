@@ -232,3 +232,20 @@ def test_the_audit_log_names_who_did_what_and_each_team_reads_its_own(teams, db,
 def test_without_auth_everything_is_owned_by_local_and_visible(jobs_client, chat_file_id):
     file = jobs_client.get(f"{FILES}/{chat_file_id}").json()
     assert file["owner"] == "local" and file["team"] is None
+
+
+def test_workers_show_members_only_their_own_teams_jobs(teams, redis):
+    from worker.registry import Heartbeat, job_started
+
+    alice, bob, root, _settings = teams
+    a_job, b_job = alice.create_job(alice.upload())["id"], bob.create_job(bob.upload())["id"]
+    for name, job_id in (("gpu-0@box", a_job), ("gpu-1@box", b_job)):
+        Heartbeat(redis, name=name, queues=["gpu"], slots=1, prefix="studio", gpus=[]).beat()
+        job_started(redis, name, job_id, 1, prefix="studio")
+
+    def seen(team):
+        return {w["id"]: (w["status"], w["current_job"]) for w in team.get("/v1/workers").json()["data"]}
+
+    assert seen(alice) == {"gpu-0@box": ("busy", a_job), "gpu-1@box": ("busy", None)}
+    assert seen(bob) == {"gpu-0@box": ("busy", None), "gpu-1@box": ("busy", b_job)}
+    assert seen(root) == {"gpu-0@box": ("busy", a_job), "gpu-1@box": ("busy", b_job)}
