@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import REPO
+from tests.conftest import EXAMPLES, REPO
 
 
 def free_port() -> int:
@@ -149,3 +149,12 @@ class Stack:
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
         self.redis.stop()
+
+
+def upload_chat_rows(client: httpx.Client, rows: int = 64) -> str:
+    """Upload the first `rows` rows of the bundled chat dataset; returns the file id."""
+    lines = (EXAMPLES / "chat.jsonl").read_text().splitlines()[:rows]
+    response = client.post("/v1/files", data={"purpose": "fine-tune"},
+                           files={"file": ("chat.jsonl", "\n".join(lines).encode(), "application/jsonl")})
+    assert response.status_code == 200, response.text
+    return response.json()["id"]

@@ -22,8 +22,7 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import EXAMPLES
-from tests.integration.stack import PrivateRedis, Stack
+from tests.integration.stack import PrivateRedis, Stack, upload_chat_rows
 from tests.integration.test_queue import training_processes
 
 JOBS = "/v1/fine_tuning/jobs"
@@ -49,11 +48,7 @@ def client(stack):
 
 @pytest.fixture(scope="module")
 def training_file(client) -> str:
-    rows = (EXAMPLES / "chat.jsonl").read_text().splitlines()[:64]
-    response = client.post("/v1/files", data={"purpose": "fine-tune"},
-                           files={"file": ("chat.jsonl", "\n".join(rows).encode(), "application/jsonl")})
-    assert response.status_code == 200, response.text
-    return response.json()["id"]
+    return upload_chat_rows(client)
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import EXAMPLES
-from tests.integration.stack import Stack
+from tests.integration.stack import Stack, upload_chat_rows
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -31,11 +30,7 @@ def client(stack):
 
 @pytest.fixture(scope="module")
 def training_file(client) -> str:
-    rows = (EXAMPLES / "chat.jsonl").read_text().splitlines()[:64]
-    response = client.post("/v1/files", data={"purpose": "fine-tune"},
-                           files={"file": ("chat.jsonl", "\n".join(rows).encode(), "application/jsonl")})
-    assert response.status_code == 200, response.text
-    return response.json()["id"]
+    return upload_chat_rows(client)
 
 
 def create_job(client, training_file: str, steps: int, **training) -> dict:
