@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             relay.start()
         _app.state.relay = relay  # SSE followers wait on it instead of polling the database
         if settings.scheduler_enabled:
+            scheduler.on_dispatch = relay.watch_now if relay is not None else None
             scheduler.start()
         try:
             yield

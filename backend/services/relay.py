@@ -112,6 +112,10 @@ class Relay:
         self._changed = asyncio.Event()
         self._healthy = True
 
+    def watch_now(self) -> None:
+        """Re-list the watched jobs at the next tick (the scheduler just dispatched one: its worker is starting)."""
+        self._watch_at = 0.0
+
     async def wait_for_change(self, timeout: float) -> None:
         """Wake SSE followers as soon as new events are stored (or after `timeout`, whichever first)."""
         try:
@@ -124,13 +128,17 @@ class Relay:
         self._changed = asyncio.Event()  # followers already woken keep the set one; new waits get a fresh one
 
     def watched_jobs(self) -> list[str]:
-        """Active jobs that have a stream. A queued job has none until a worker starts it, so thousands
-        waiting in the queue cost one pipelined EXISTS a second, not an XREAD each per event."""
+        """Active jobs that have a stream, or soon will: a waiting job has none until a worker starts it, so
+        thousands waiting in the queue cost one pipelined EXISTS a second, not an XREAD each per event; a
+        dispatched one is read at once (its worker is starting), so its first events are not held back
+        until the next refresh."""
         if time.monotonic() - self._watch_at < WATCH_REFRESH_SECONDS:
             return self._watch
         with self.db.session() as session:
-            rows = list(session.execute(select(Job.id, Job.status).where(or_(
+            rows = list(session.execute(select(Job.id, Job.status, Job.dispatched_at).where(or_(
                 Job.status.in_(ACTIVE_STATUSES), Job.finished_at >= now() - AFTERGLOW_SECONDS))))
+        rows = [(job_id, "dispatched" if status == "queued" and dispatched else status)
+                for job_id, status, dispatched in rows]
         queued = [job_id for job_id, status in rows if status == "queued"]
         pipe = self.redis.pipeline(transaction=False)
         for job_id in queued:

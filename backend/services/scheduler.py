@@ -30,6 +30,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,7 @@ class Scheduler:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._healthy = True
+        self.on_dispatch: Callable[[], None] | None = None  # the relay's `watch_now`: read the new streams soon
 
     # -- one tick -----------------------------------------------------------------------------------
 
@@ -148,6 +150,8 @@ class Scheduler:
             for job_id in fair_queue.next_jobs(session, free=free, limits=self.limits, flight=flight):
                 if self.dispatch_one(session, job_id):
                     sent.append(job_id)
+        if sent and self.on_dispatch is not None:
+            self.on_dispatch()
         return sent
 
     def dispatch_one(self, session: Session, job_id: str) -> bool:
