@@ -106,6 +106,9 @@ def detect_gpus(timeout: float = 120.0) -> list[dict[str, Any]]:
     except (subprocess.SubprocessError, OSError, ValueError, IndexError):
         log.warning("could not list the GPUs through torch; reading /proc/driver/nvidia")
         gpus = _proc_gpus()
+    if not gpus and (found := _proc_gpus()):  # a driver but no CUDA torch (a CPU build): say what is there
+        log.warning("an NVIDIA driver lists %d GPU(s) but torch sees none (a CPU build of torch?)", len(found))
+        gpus = found
     ids = [v.strip() for v in (visible or "").split(",") if v.strip()]
     if ids and all(v.isdigit() for v in ids):
         for gpu in gpus:

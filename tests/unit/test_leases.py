@@ -143,6 +143,16 @@ def test_no_gpus_without_an_nvidia_driver(monkeypatch):
     assert registry.detect_gpus() == []
 
 
+def test_gpus_from_the_driver_when_torch_sees_none(monkeypatch):
+    import subprocess
+
+    monkeypatch.setattr(registry, "_nvidia_present", lambda: True)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(registry.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess([], 0, stdout="[]\n"))
+    monkeypatch.setattr(registry, "_proc_gpus", lambda: [{"index": 0, "name": "NVIDIA H200", "memory_bytes": None}])
+    assert registry.detect_gpus() == [{"index": 0, "name": "NVIDIA H200", "memory_bytes": None}]
+
+
 def test_gpu_indices_follow_cuda_visible_devices(monkeypatch):
     import subprocess
 
