@@ -47,7 +47,7 @@ from torch import nn  # noqa: E402
 import train_throughput as tt  # noqa: E402
 
 IGNORE = -100
-SEGMENT_ATTN = "studio_segments"
+SEGMENT_ATTN = "proto_segments"  # not the core's name (worker/finetune/attention.py), so the two never clobber
 LEAKY_ATTN = "leaky_causal"
 
 

@@ -9,8 +9,12 @@ RSS is per variant) and prints one table plus the ratios to (a):
               chat template, the same completion-only labels, per-batch padding, RandomSampler;
   (b) padded  studio `run()` with `packing: false, group_by_length: false` (per-batch padding, like (a));
   (c) packed  studio `run()` with `packing: true` (best-fit-decreasing rows of <= max_seq_length tokens,
-              per-example position_ids, so examples never attend to each other);
+              per-example position_ids; on CPU causal attention runs per example (segment attention),
+              so examples never attend to each other);
   (d) grouped studio `run()` with `group_by_length: true` and no packing (information only).
+
+The studio variants run the core as it is, including what it does for every CPU run (it keeps freed memory
+in the training process, `train.keep_freed_memory`); (a) is a plain script and does not.
 
 Workload: 2000 alpaca rows built deterministically from the bundled tokenizer corpus, tokenized lengths
 spread uniformly over ~20-400 tokens (chat template included); base `studio-tiny-llama`; LoRA r=8,
