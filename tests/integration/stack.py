@@ -45,20 +45,9 @@ class PrivateRedis:
         self.proc = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                                       "--appendonly", "no", "--dir", str(self.folder),
                                       "--logfile", str(self.folder / "redis.log")], start_new_session=True)
-        import redis
+        from backend.embedded import wait_for_redis
 
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        deadline = time.time() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.time() > deadline:
-                    raise RuntimeError(f"redis-server did not open {self.url}") from None
-                time.sleep(0.05)
-            finally:
-                client.close()
+        wait_for_redis(self.url, 10, "redis-server")
         return self.url
 
     def stop(self) -> None:
