@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 
 def job(model: str, training_file: str, **overrides) -> dict:
@@ -19,3 +20,10 @@ def job(model: str, training_file: str, **overrides) -> dict:
         else:
             body[key] = value
     return json.loads(json.dumps(body))
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,4 +1,5 @@
-"""API fixtures: every test runs once on SQLite and once on PostgreSQL (skipped when none is reachable).
+"""API fixtures: every test runs once on SQLite and once on PostgreSQL (skipped when none is reachable,
+except under CI (`CI` set), where an unreachable PostgreSQL fails the run instead of hiding half the suite).
 
 PostgreSQL: `STUDIO_TEST_POSTGRES_URL` (default `postgresql+psycopg://postgres@127.0.0.1:5432/test`). Each
 test session migrates a fresh schema of its own (through `upgrade_database`) and drops it at the end.
@@ -46,6 +47,8 @@ def database_url(request, tmp_path_factory):
         return
     reason = _postgres_unreachable()
     if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: CI must run the PostgreSQL half of the API tests")
         BACKENDS["postgresql"] = f"skipped: {reason}"
         pytest.skip(reason)
     schema = f"studio_test_{os.getpid()}_{secrets.token_hex(3)}"
