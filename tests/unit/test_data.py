@@ -136,7 +136,8 @@ def test_detect_file_format():
     assert detect_file_format("a.ndjson", b"") == "jsonl"
     assert detect_file_format("a.pq", b"") == "parquet"
     assert detect_file_format("data", b"PAR1....") == "parquet"
-    assert detect_file_format("data.txt", b"  [{") == "json"
+    assert detect_file_format("data.bin", b"  [{") == "json"
+    assert detect_file_format("notes.md", b"# x") == "txt"
     assert detect_file_format("data", b"\xef\xbb\xbf{\"a\": 1}") == "jsonl"
     assert detect_file_format("data", b"prompt,completion\n") == "csv"
 
@@ -259,7 +260,7 @@ def test_row_numbering_for_json_and_parquet(tmp_path):
 
 
 def test_unknown_shape_and_non_object(tmp_path):
-    issue = first_issue(write_jsonl(tmp_path / "u.jsonl", [{"question": "q", "answer": "a"}]))
+    issue = first_issue(write_jsonl(tmp_path / "u.jsonl", [{"q_text": "q", "a_text": "a"}]))
     assert issue.line == 1 and "accepted formats" in issue.message
     issue = first_issue(write_jsonl(tmp_path / "p.jsonl", [{"prompt": "q"}]))
     assert issue.field == "completion"
@@ -332,3 +333,180 @@ def test_import_without_torch():
             "bad = [m for m in ('torch', 'transformers', 'datasets', 'pandas', 'pyarrow') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----------------------------------------------------------------------------- issue 9: streaming, caps, mappings
+
+def rss_growth_of(code: str) -> tuple[int, str]:
+    """Run `code` in a fresh interpreter; (peak RSS growth in MiB over the imports, its stdout)."""
+    script = ("import resource, sys, worker.finetune.data as d, pyarrow.parquet, ijson\n"
+              "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+              f"{code}\n"
+              "print('GROWTH', (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)\n")
+    out = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    growth = int(out.stdout.rsplit("GROWTH", 1)[1])
+    return growth, out.stdout
+
+
+def write_parquet_bomb(path, rows=250_000, width=2800):
+    """Dictionary + zstd: one long value repeated, ~160 KB on disk, ~1.4 GB of text once decoded."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    index = pa.array([0] * rows)
+    table = pa.table({"prompt": pa.array(["p" * width]).take(index), "completion": pa.array(["c" * width]).take(index)})
+    pq.write_table(table, path, compression="zstd", use_dictionary=True)
+    return path
+
+
+def test_parquet_decompression_bomb_is_refused_with_bounded_memory(tmp_path):
+    path = write_parquet_bomb(tmp_path / "bomb.parquet")
+    assert path.stat().st_size < 400_000
+    code = (f"try:\n    d.read_dataset({str(path)!r})\n    print('ACCEPTED')\n"
+            "except d.DataLimitError as e:\n    print('REFUSED', e.limit, e)\n")
+    growth, out = rss_growth_of(code)
+    print(f"bomb: peak RSS growth {growth} MiB; {out.strip()}")
+    assert "REFUSED max_dataset_chars" in out and "characters" in out
+    assert growth < 300  # the decoded text is ~1.4 GB
+
+
+def test_large_jsonl_scans_with_bounded_memory(tmp_path):
+    path = tmp_path / "big.jsonl"
+    row = json.dumps({"prompt": "q" * 300, "completion": "a" * 700}) + "\n"
+    with open(path, "w") as fh:
+        fh.writelines(row for _ in range(60_000))  # ~60 MB
+    growth, out = rss_growth_of(f"s = d.scan_dataset({str(path)!r}); print('N', s.num_examples)")
+    print(f"60 MB JSONL: peak RSS growth {growth} MiB")
+    assert "N 60000" in out
+    assert growth < 150
+
+
+def test_row_cap_names_the_limit(tmp_path):
+    from worker.finetune.data import DataLimitError, DataLimits
+
+    path = write_jsonl(tmp_path / "t.jsonl", [TEXT] * 5)
+    with pytest.raises(DataLimitError) as info:
+        read_dataset(path, limits=DataLimits(max_rows=3))
+    assert info.value.limit == "max_dataset_rows" and "3" in str(info.value)
+
+
+def test_long_line_is_refused_naming_the_line(tmp_path):
+    from worker.finetune.data import DataLimits
+
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps(TEXT) + "\n" + json.dumps({"text": "x" * 5000}) + "\n")
+    with pytest.raises(DataValidationError) as info:
+        read_dataset(path, limits=DataLimits(max_row_bytes=1000))
+    assert info.value.issues[0].line == 2 and "1000" in info.value.issues[0].message
+
+
+def test_json_array_of_brackets_is_a_clear_error(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 200_000)
+    issue = first_issue(path)
+    assert issue.line == 1 and "nested" in issue.message
+
+
+def test_deeply_nested_jsonl_line_is_a_clear_error(tmp_path):
+    path = tmp_path / "deep.jsonl"
+    path.write_text(json.dumps(TEXT) + "\n" + '{"text": ' + "[" * 100_000 + "\n")
+    issue = first_issue(path)
+    assert issue.line == 2 and "nested" in issue.message
+
+
+def test_json_array_streams_and_reports_bad_json(tmp_path):
+    path = tmp_path / "t.json"
+    path.write_text('[{"prompt": "a", "completion": "b"}, {"prompt": "a", "completion": ')
+    issue = first_issue(path)
+    assert issue.line == 2 and "invalid JSON" in issue.message
+
+
+SHAREGPT = {"system": "Be kind.",
+            "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"},
+                              {"from": "human", "value": "Weather?"}, {"from": "function_call", "value": "{\"f\": 1}"},
+                              {"from": "observation", "value": "sunny"}, {"from": "gpt", "value": "Sunny."}]}
+
+
+@pytest.mark.parametrize("container", ["jsonl", "json", "parquet"])
+def test_sharegpt_is_read_as_chat(tmp_path, container):
+    ds = read_dataset(WRITERS[container](tmp_path / f"s.{container}", [SHAREGPT]), stage="supervised")
+    assert ds.format is DataFormat.CHAT and ds.column_mapping == {"messages": "conversations"}
+    assert ds.records[0].data["messages"] == [
+        {"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": "{\"f\": 1}"}, {"role": "tool", "content": "sunny"},
+        {"role": "assistant", "content": "Sunny."}]
+
+
+def test_sharegpt_unknown_role_names_the_turn(tmp_path):
+    row = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "robot", "value": "Yo"}]}
+    issue = first_issue(write_jsonl(tmp_path / "s.jsonl", [row]))
+    assert (issue.line, issue.field) == (1, "conversations[1].from") and "human, gpt" in issue.message
+
+
+@pytest.mark.parametrize("keys, fmt, mapping", [
+    (("question", "answer"), DataFormat.PROMPT_COMPLETION, {"prompt": "question", "completion": "answer"}),
+    (("query", "response"), DataFormat.PROMPT_COMPLETION, {"prompt": "query", "completion": "response"}),
+    (("input", "output"), DataFormat.PROMPT_COMPLETION, {"prompt": "input", "completion": "output"}),
+    (("instruction", "response"), DataFormat.ALPACA, {"output": "response"}),
+    (("content",), DataFormat.TEXT, {"text": "content"}),
+])
+@pytest.mark.parametrize("container", ["jsonl", "csv"])
+def test_common_column_names_are_detected(tmp_path, keys, fmt, mapping, container):
+    row = {k: f"v-{k}" for k in keys}
+    ds = read_dataset(WRITERS[container](tmp_path / f"q.{container}", [row]))
+    assert ds.format is fmt and ds.column_mapping == mapping
+    assert f"v-{keys[-1]}" in json.dumps(ds.records[0].data)
+
+
+def test_explicit_column_mapping_and_sidecar(tmp_path):
+    from worker.finetune.data import mapping_sidecar, write_mapping_sidecar
+
+    rows = [{"q_text": "2+2?", "a_text": "4", "id": 1}]
+    path = write_jsonl(tmp_path / "m.jsonl", rows)
+    issue = first_issue(path)
+    assert "accepted formats" in issue.message
+    mapping = {"prompt": "q_text", "completion": "a_text"}
+    ds = read_dataset(path, column_mapping=mapping)
+    assert ds.format is DataFormat.PROMPT_COMPLETION and ds.records[0].data == {"prompt": "2+2?", "completion": "4"}
+    assert ds.column_mapping == mapping
+    # what the worker sees: the mapping stored beside the file
+    write_mapping_sidecar(path, mapping)
+    assert mapping_sidecar(path).is_file()
+    assert read_dataset(path, stage="supervised").records[0].data == {"prompt": "2+2?", "completion": "4"}
+
+
+def test_explicit_mapping_naming_a_missing_column(tmp_path):
+    path = write_jsonl(tmp_path / "m.jsonl", [{"q": "a", "a": "b"}])
+    issue = first_issue(path, column_mapping={"prompt": "q", "completion": "answer"})
+    assert issue.field == "answer" and "completion" in issue.message
+
+
+def test_bad_mapping_is_refused():
+    from worker.finetune.data import parse_column_mapping
+
+    assert parse_column_mapping('{"prompt": "q", "completion": "a"}') == {"prompt": "q", "completion": "a"}
+    for bad in ("[1]", '{"nope": "q"}', '{"prompt": 3}', "{", '{"prompt": "a", "completion": "a"}'):
+        with pytest.raises(ValueError):
+            parse_column_mapping(bad)
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".md"])
+def test_plain_text_is_split_on_blank_lines(tmp_path, suffix):
+    path = tmp_path / f"book{suffix}"
+    path.write_text("# Title\n\nFirst paragraph,\nstill first.\n\n\n  \nSecond one.\n", encoding="utf-8")
+    ds = read_dataset(path, stage="pretraining")
+    assert ds.format is DataFormat.TEXT and ds.file_format == "txt"
+    assert [(r.line, r.data["text"]) for r in ds.records] == [
+        (1, "# Title"), (3, "First paragraph,\nstill first."), (8, "Second one.")]
+
+
+def test_scan_counts_without_keeping_rows(tmp_path):
+    path = write_jsonl(tmp_path / "pc.jsonl", [PC, PC, PC])
+    seen = []
+    summary = __import__("worker.finetune.data", fromlist=["scan_dataset"]).scan_dataset(
+        path, on_example=lambda data: seen.append(data))
+    assert summary.num_examples == 3 and summary.format is DataFormat.PROMPT_COMPLETION and len(seen) == 3
+    assert summary.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
