@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     model_dirs: str = ""  # os.pathsep-separated folders local base models may be loaded from
     max_upload_bytes: int = Field(default=512 * MiB, gt=0)
     max_request_bytes: int = Field(default=4 * MiB, gt=0)  # any other request body (JSON): 413 above it
+    # Dataset caps (docs/datasets.md): uploads are read as a stream and refused with 400 past these
+    max_dataset_rows: int = Field(default=2_000_000, gt=0)
+    max_dataset_chars: int = Field(default=4096 * MiB, gt=0)  # text of all examples once decoded
+    max_row_bytes: int = Field(default=8 * MiB, gt=0)  # one line / row / JSON item / paragraph
+    max_dataset_expansion: int = Field(default=50, gt=0)  # Parquet: decoded text at most this x the file
     cors_origins: str = ""  # comma-separated origins allowed cross-origin (default: same-origin only)
     max_job_attempts: int = Field(default=3, ge=1)
     redis_prefix: str = Field(default="studio", min_length=1)  # `{prefix}:jobs:{id}:…` keys (worker's STUDIO_REDIS_PREFIX)

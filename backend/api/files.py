@@ -11,10 +11,12 @@ from starlette.concurrency import run_in_threadpool
 from backend.api.deps import CurrentPrincipal, SessionDep, SettingsDep
 from backend.api.errors import APIError, not_found
 from backend.api.uploads import receive_form
-from backend.schemas.files import FileDeleted, FileList, FileObject
+from backend.schemas.files import FileDeleted, FileList, FileObject, FileTokenStats
 from backend.services import audit
 from backend.services import files as service
 from backend.services.auth import Principal
+from backend.services.tokens import DEFAULT_MODEL, TokenizerUnavailable
+from worker.finetune.data import parse_column_mapping
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
 
@@ -24,7 +26,10 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
     "type": "object", "required": ["file", "purpose"],
     "properties": {"file": {"type": "string", "format": "binary",
                             "description": "JSONL, JSON, CSV or Parquet dataset."},
-                   "purpose": {"type": "string", "enum": ["fine-tune"]}}}}}}}
+                   "purpose": {"type": "string", "enum": ["fine-tune"]},
+                   "column_mapping": {"type": "string", "description": (
+                       'JSON object: studio field -> your column, e.g. {"prompt": "question", "completion": '
+                       '"answer"}. Optional: common column names and ShareGPT are detected.')}}}}}}}
 
 
 def _get(session, file_id: str, principal: Principal):
@@ -42,9 +47,15 @@ async def create_file(request: Request, session: SessionDep, settings: SettingsD
     try:
         if form.file_path is None:
             raise APIError(400, "Missing required parameter: 'file'.", param="file", code="missing_file")
+        try:
+            mapping = parse_column_mapping(form.fields.get("column_mapping"))
+        except ValueError as exc:
+            raise APIError(400, f"Invalid column_mapping: {exc}.", param="column_mapping",
+                           code="invalid_column_mapping") from None
         row = await run_in_threadpool(service.create_file, session=session, settings=settings,
                                       upload_path=form.file_path, filename=form.filename,
-                                      purpose=form.fields.get("purpose"), principal=principal)
+                                      purpose=form.fields.get("purpose"), column_mapping=mapping,
+                                      principal=principal)
     finally:
         form.discard()
     await run_in_threadpool(audit.record_for, principal, session=session, action="file.create",
@@ -68,6 +79,19 @@ def list_files(session: SessionDep, principal: CurrentPrincipal,
 def get_file(file_id: FileId, session: SessionDep, principal: CurrentPrincipal) -> FileObject:
     """Get a file's metadata."""
     return FileObject.model_validate(_get(session, file_id, principal))
+
+
+@router.get("/{file_id}/token_stats", response_model=FileTokenStats)
+def get_file_token_stats(file_id: FileId, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal,
+                         model: Annotated[str, Query(max_length=256)] = DEFAULT_MODEL,
+                         max_seq_length: Annotated[int | None, Query(ge=1, le=1_048_576)] = None) -> FileTokenStats:
+    """Tokens per example with a base model's tokenizer, and the share `max_seq_length` would truncate."""
+    row = _get(session, file_id, principal)
+    try:
+        stats = service.file_token_stats(settings=settings, row=row, model=model, max_seq_length=max_seq_length)
+    except TokenizerUnavailable as exc:
+        raise APIError(400, str(exc), param="model", code="tokenizer_unavailable") from None
+    return FileTokenStats(**stats)
 
 
 @router.get("/{file_id}/content", response_class=FileResponse,

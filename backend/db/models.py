@@ -47,6 +47,8 @@ class File(Base):
     num_examples: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(32), default="processed")
     token_stats: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # canonical field -> the file's column (detected or given at upload); also stored beside the file
+    column_mapping: Mapped[dict[str, str] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     storage_path: Mapped[str] = mapped_column(String(1024))
     owner: Mapped[str | None] = mapped_column(String(128), default=None, index=True)  # the user (team mode)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from backend.schemas.common import ListPage
 
@@ -24,9 +24,16 @@ class FileObject(BaseModel):
     purpose: str
     status: str
     format: str  # chat | prompt_completion | alpaca | text | preference
+    file_format: str | None = None  # the container: jsonl | json | csv | parquet | txt
     num_examples: int
     sha256: str
-    token_stats: dict[str, Any] | None = None  # {"char_stats": {count, mean, p50, p95, max, histogram, …}}
+    # tokens per example with the default base's tokenizer: {model, count, mean, p50, p95, max, min, total,
+    # histogram: {edges, counts}, char_stats: {the same in characters}}
+    token_stats: dict[str, Any] | None = None
+    column_mapping: dict[str, str] | None = Field(
+        default=None, description="How the file's columns were read: studio field -> the file's column (given at "
+                                  "upload or detected, e.g. {\"messages\": \"conversations\"} for ShareGPT); "
+                                  "null when the columns already had the studio's names.")
     owner: str | None = None  # the user who uploaded it (team mode; `local` with auth off)
     team: str | None = None  # who may see it (team mode)
 
@@ -39,3 +46,22 @@ class FileDeleted(BaseModel):
     id: str
     object: Literal["file"] = "file"
     deleted: bool = True
+
+
+class FileTokenStats(BaseModel):
+    """Tokens per example of a file with one base model's tokenizer, and what `max_seq_length` would cut."""
+
+    object: Literal["file.token_stats"] = "file.token_stats"
+    file_id: str
+    model: str
+    count: int
+    total: int
+    mean: float
+    p50: int
+    p95: int
+    max: int
+    min: int
+    histogram: dict[str, list[int]]
+    max_seq_length: int | None = None
+    truncated: int | None = None  # examples longer than max_seq_length tokens
+    truncated_share: float | None = None  # truncated / count

@@ -1,7 +1,9 @@
 """Datasets: validate an upload with the training core's reader, store it under its id, list, delete.
 
-A file is kept only after `read_dataset` accepts it; the stored name is `files/<id>.<container>`, the
-client's filename is display metadata only.
+A file is kept only after `scan_dataset` accepts it (a stream: memory bounded by the dataset caps in
+the settings, whatever the file's size); the stored name is `files/<id>.<container>`, the client's
+filename is display metadata only. A column mapping (given or detected) is stored on the row and beside
+the file (`<stored>.columns.json`), where the worker's `read_dataset` picks it up.
 """
 
 from __future__ import annotations
@@ -16,17 +18,27 @@ from backend.api.errors import APIError
 from backend.db.ids import new_id
 from backend.db.models import File
 from backend.schemas.files import FILE_PURPOSES
+from backend.services import tokens
 from backend.services.auth import Principal, can_see, visible
 from backend.services.pagination import newest_first
 from backend.settings import Settings
-from worker.finetune.data import DataValidationError, char_stats, read_dataset
+from worker.finetune.data import (
+    FILE_EXTENSIONS,
+    DataLimitError,
+    DataLimits,
+    DataValidationError,
+    char_stats,
+    mapping_sidecar,
+    scan_dataset,
+    write_mapping_sidecar,
+)
 
 SHOWN_ISSUES = 3
 MAX_FILENAME = 255
-# Extensions that tell read_dataset the container format; anything else is sniffed from the bytes.
-DETECTABLE_EXTENSIONS = (".jsonl", ".ndjson", ".json", ".csv", ".parquet", ".pq")
 MEDIA_TYPES = {"jsonl": "application/jsonl", "json": "application/json", "csv": "text/csv; charset=utf-8",
-               "parquet": "application/vnd.apache.parquet"}
+               "parquet": "application/vnd.apache.parquet", "txt": "text/plain; charset=utf-8"}
+LIMIT_SETTINGS = {"max_dataset_rows": "STUDIO_MAX_DATASET_ROWS",
+                  "max_dataset_chars": "STUDIO_MAX_DATASET_CHARS (and STUDIO_MAX_DATASET_EXPANSION for Parquet)"}
 
 
 def display_filename(raw: str | None) -> str:
@@ -43,11 +55,20 @@ def display_filename(raw: str | None) -> str:
 
 
 def describe_issues(exc: DataValidationError) -> str:
-    """A message naming the line and field of the first problems."""
+    """A message naming the line and field of the first problems (and the setting of a cap passed)."""
     shown = "; ".join(str(issue) for issue in exc.issues[:SHOWN_ISSUES])
     more = exc.total - min(len(exc.issues), SHOWN_ISSUES)
     suffix = f" (and {more} more problem{'s' if more != 1 else ''})" if more > 0 else ""
+    if isinstance(exc, DataLimitError):
+        suffix += f"; {LIMIT_SETTINGS.get(exc.limit, 'a setting')} changes the limit"
+    elif any("bytes per example" in issue.message for issue in exc.issues[:SHOWN_ISSUES]):
+        suffix += "; STUDIO_MAX_ROW_BYTES changes the limit"
     return f"Invalid training file: {shown}{suffix}."
+
+
+def data_limits(settings: Settings) -> DataLimits:
+    return DataLimits(max_rows=settings.max_dataset_rows, max_dataset_chars=settings.max_dataset_chars,
+                      max_row_bytes=settings.max_row_bytes, max_expansion=settings.max_dataset_expansion)
 
 
 def storage_path(settings: Settings, row: File) -> Path:
@@ -60,9 +81,10 @@ def media_type(row: File) -> str:
 
 
 def create_file(*, session: Session, settings: Settings, upload_path: Path, filename: str | None,
-                purpose: str | None, principal: Principal | None = None) -> File:
+                purpose: str | None, column_mapping: dict[str, str] | None = None,
+                principal: Principal | None = None) -> File:
     """Validate the uploaded temp file and keep it (owned by `principal` and their team); on any refusal
-    nothing is stored.
+    nothing is stored. Token counts use the default base model's tokenizer.
 
     The temp file is consumed: moved into `files/` on success, deleted otherwise.
     """
@@ -74,20 +96,25 @@ def create_file(*, session: Session, settings: Settings, upload_path: Path, file
         name = display_filename(filename)
         ext = os.path.splitext(name)[1].lower()
         file_id = new_id("file")
-        checked = upload_path.with_name(file_id + (ext if ext in DETECTABLE_EXTENSIONS else ""))
+        # the extension tells the reader the container (anything else is sniffed from the bytes)
+        checked = upload_path.with_name(file_id + (ext if ext in FILE_EXTENSIONS else ""))
         upload_path.rename(checked)
+        counter = tokens.TokenCounter(tokens.load_tokenizer(settings=settings, model=tokens.DEFAULT_MODEL))
         try:
-            dataset = read_dataset(checked)
+            summary = scan_dataset(checked, column_mapping=column_mapping, limits=data_limits(settings),
+                                   on_example=counter.add)
         except DataValidationError as exc:
             raise APIError(400, describe_issues(exc), param="file", code="invalid_training_file") from exc
-        row = File(id=file_id, filename=name, purpose=purpose, bytes=dataset.num_bytes, sha256=dataset.sha256,
-                   file_format=dataset.file_format, format=dataset.format.value,
-                   num_examples=dataset.num_examples, status="processed",
-                   token_stats={"char_stats": char_stats(dataset)},
-                   storage_path=f"files/{file_id}.{dataset.file_format}",
+        stats = {**tokens.summary(counter.flush(), tokens.DEFAULT_MODEL), "char_stats": char_stats(summary)}
+        row = File(id=file_id, filename=name, purpose=purpose, bytes=summary.num_bytes, sha256=summary.sha256,
+                   file_format=summary.file_format, format=summary.format.value,
+                   num_examples=summary.num_examples, status="processed", token_stats=stats,
+                   column_mapping=summary.column_mapping,
+                   storage_path=f"files/{file_id}.{summary.file_format}",
                    owner=principal.user if principal else None, team=principal.team if principal else None)
         final = storage_path(settings, row)
         final.parent.mkdir(parents=True, exist_ok=True)
+        write_mapping_sidecar(final, summary.column_mapping)
         checked.rename(final)
         checked = final
         session.add(row)
@@ -96,8 +123,27 @@ def create_file(*, session: Session, settings: Settings, upload_path: Path, file
         return row
     finally:
         if checked is not None:
+            mapping_sidecar(checked).unlink(missing_ok=True)
             checked.unlink(missing_ok=True)
             upload_path.unlink(missing_ok=True)
+
+
+def file_token_stats(*, settings: Settings, row: File, model: str, max_seq_length: int | None) -> dict:
+    """Token length stats of a stored file with `model`'s tokenizer (cached per file, mapping and tokenizer),
+    and how many examples `max_seq_length` would truncate."""
+    tokenizer = tokens.load_tokenizer(settings=settings, model=model)
+    path = storage_path(settings, row)
+    key = (row.sha256, str(row.column_mapping), str(tokens.tokenizer_file(settings=settings, model=model)))
+    lengths = tokens.file_token_lengths(
+        key=key, tokenizer=tokenizer,
+        scan=lambda add: scan_dataset(path, column_mapping=row.column_mapping, limits=data_limits(settings),
+                                      on_example=add))
+    out = {"file_id": row.id, **tokens.summary(lengths, model), "max_seq_length": max_seq_length,
+           "truncated": None, "truncated_share": None}
+    if max_seq_length is not None:
+        cut = tokens.truncated(lengths, max_seq_length)
+        out.update(truncated=cut, truncated_share=cut / len(lengths) if lengths else 0.0)
+    return out
 
 
 def get_file(*, session: Session, file_id: str, principal: Principal | None = None) -> File | None:
@@ -120,3 +166,4 @@ def delete_file(*, session: Session, settings: Settings, row: File) -> None:
     session.delete(row)
     session.commit()
     path.unlink(missing_ok=True)
+    mapping_sidecar(path).unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 
@@ -144,8 +145,8 @@ def test_display_filename_is_a_printable_basename(raw, shown):
 
 
 def test_extension_only_helps_detection(upload):
-    """A CSV named .txt is sniffed; a JSONL named .json is read as JSONL and stored as .jsonl."""
-    assert upload(EXAMPLES / "prompt_completion.csv", filename="data.txt").json()["format"] == "prompt_completion"
+    """A CSV named .dat is sniffed; a JSONL named .json is read as JSONL and stored as .jsonl."""
+    assert upload(EXAMPLES / "prompt_completion.csv", filename="data.dat").json()["format"] == "prompt_completion"
     body = upload(EXAMPLES / "chat.jsonl", filename="chat.json").json()
     assert body["format"] == "chat"
 
@@ -213,3 +214,116 @@ def test_cursor_survives_deletion_of_the_cursor_file(client, upload):
 def test_list_rejects_bad_query_with_422_envelope(client, params, param):
     error = _error(client.get("/v1/files", params=params), 422)
     assert error["type"] == "invalid_request_error" and error["param"] == param and f"'{param}'" in error["message"]
+
+
+# ----------------------------------------------------------------------------- issue 9: streaming, caps, formats
+
+def _post(client, name: str, content: bytes, **fields):
+    return client.post("/v1/files", files={"file": (name, content)}, data={"purpose": "fine-tune", **fields})
+
+
+def _jsonl(rows) -> bytes:
+    return "".join(json.dumps(r) + "\n" for r in rows).encode()
+
+
+def test_parquet_decompression_bomb_is_refused_naming_the_cap(client, upload, settings, tmp_path):
+    from tests.unit.test_data import write_parquet_bomb
+
+    path = write_parquet_bomb(tmp_path / "bomb.parquet")
+    error = _error(upload(path), 400)
+    assert error["code"] == "invalid_training_file" and error["param"] == "file"
+    assert "STUDIO_MAX_DATASET_CHARS" in error["message"] and "characters" in error["message"]
+    _nothing_stored(client, settings)
+
+
+def test_row_cap_from_settings_is_named(client, settings, tmp_path):
+    settings.max_dataset_rows = 3
+    error = _error(_post(client, "t.jsonl", _jsonl([{"text": "a"}] * 5)), 400)
+    assert "more than 3 rows" in error["message"] and "STUDIO_MAX_DATASET_ROWS" in error["message"]
+    _nothing_stored(client, settings)
+
+
+@pytest.mark.parametrize("name, content, needle", [
+    ("brackets.json", b"[" * 200_000, "row 1"),
+    ("deep.jsonl", b'{"text": "ok"}\n{"text": ' + b"[" * 100_000 + b"\n", "line 2"),
+])
+def test_deep_nesting_is_a_400_naming_the_line(client, settings, name, content, needle):
+    error = _error(_post(client, name, content), 400)
+    assert needle in error["message"] and "nested too deeply" in error["message"]
+    _nothing_stored(client, settings)
+
+
+def test_sharegpt_upload_is_chat_with_its_mapping(client):
+    from tests.unit.test_data import SHAREGPT
+
+    body = _post(client, "sharegpt.json", json.dumps([SHAREGPT, SHAREGPT]).encode()).json()
+    assert body["format"] == "chat" and body["num_examples"] == 2
+    assert body["column_mapping"] == {"messages": "conversations"}
+
+
+@pytest.mark.parametrize("row, mapping", [
+    ({"question": "2+2?", "answer": "4"}, {"prompt": "question", "completion": "answer"}),
+    ({"query": "2+2?", "response": "4"}, {"prompt": "query", "completion": "response"}),
+    ({"instruction": "Add", "input": "2+2", "response": "4"}, {"output": "response"}),
+])
+def test_common_column_names_are_detected_and_reported(client, row, mapping):
+    response = _post(client, "qa.jsonl", _jsonl([row]))
+    assert response.status_code == 200, response.text
+    assert response.json()["column_mapping"] == mapping
+    assert client.get(f"/v1/files/{response.json()['id']}").json()["column_mapping"] == mapping
+
+
+def test_explicit_column_mapping_and_the_mapped_file_trains(client, settings):
+    from worker.finetune.batching import tokenize_dataset
+    from worker.finetune.data import read_dataset
+    from worker.finetune.models import build_demo_tokenizer
+
+    content = _jsonl([{"q_text": f"What is {i}+{i}?", "a_text": str(2 * i)} for i in range(4)])
+    refused = _error(_post(client, "odd.jsonl", content), 400)
+    assert "column_mapping" in refused["message"]
+    mapping = {"prompt": "q_text", "completion": "a_text"}
+    body = _post(client, "odd.jsonl", content, column_mapping=json.dumps(mapping)).json()
+    assert body["format"] == "prompt_completion" and body["column_mapping"] == mapping
+    # the worker reads the stored file by path, as worker_spec hands it over: the mapping comes along
+    stored = settings.data_dir / f"files/{body['id']}.jsonl"
+    dataset = read_dataset(stored, stage="supervised")
+    assert dataset.records[0].data == {"prompt": "What is 0+0?", "completion": "0"}
+    tokens = tokenize_dataset(dataset, build_demo_tokenizer(), max_seq_length=64)
+    assert len(tokens.examples) == 4
+    client.delete(f"/v1/files/{body['id']}")
+    assert list(settings.files_dir.iterdir()) == []  # the mapping beside it went too
+
+
+@pytest.mark.parametrize("raw, needle", [
+    ("{", "JSON object"), ('{"nope": "q"}', "'nope'"), ('{"prompt": "q", "completion": "missing"}', "'missing'"),
+])
+def test_bad_column_mapping_is_a_400(client, settings, raw, needle):
+    error = _error(_post(client, "qa.jsonl", _jsonl([{"q": "a", "a": "b"}]), column_mapping=raw), 400)
+    assert needle in error["message"]
+    assert error["param"] in ("column_mapping", "file")
+    _nothing_stored(client, settings)
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "notes.md"])
+def test_plain_text_upload_is_text_split_on_blank_lines(client, name):
+    body = _post(client, name, b"# Notes\n\nOne paragraph\nof two lines.\n\nAnother.\n").json()
+    assert (body["format"], body["file_format"], body["num_examples"]) == ("text", "txt", 3)
+    assert client.get(f"/v1/files/{body['id']}/content").text.startswith("# Notes")
+
+
+def test_token_stats_count_tokens_of_the_default_base(client):
+    from worker.finetune.models import build_demo_tokenizer
+
+    texts = ["Once upon a time there was a tiny model.", "It learned to count tokens. " * 20]
+    body = _post(client, "t.jsonl", _jsonl([{"text": t} for t in texts])).json()
+    stats = body["token_stats"]
+    tokenizer = build_demo_tokenizer()
+    expected = sorted(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
+    assert stats["model"] == "studio-tiny-llama"
+    assert (stats["min"], stats["max"], stats["total"]) == (expected[0], expected[1], sum(expected))
+    assert stats["char_stats"]["max"] == len(texts[1])
+    got = client.get(f"/v1/files/{body['id']}/token_stats", params={"max_seq_length": expected[0]}).json()
+    assert got["object"] == "file.token_stats" and got["truncated"] == 1 and got["truncated_share"] == 0.5
+    assert client.get(f"/v1/files/{body['id']}/token_stats").json()["truncated"] is None
+    error = _error(client.get(f"/v1/files/{body['id']}/token_stats", params={"model": "no/such-model"}), 400)
+    assert error["param"] == "model" and "cache" in error["message"]

@@ -22,6 +22,7 @@ Modules: formats (formats, detection, mappings), containers (streaming readers),
 reader (scan/read), limits (caps), stats, errors.
 """
 
+from .containers import EXTENSIONS as FILE_EXTENSIONS
 from .containers import detect_file_format
 from .errors import DataIssue, DataLimitError, DataValidationError
 from .formats import (
@@ -48,7 +49,7 @@ from .stats import char_stats, token_stats
 from .validate import ROLES, example_chars, example_text
 
 __all__ = [
-    "CANONICAL_FIELDS", "DEFAULT_LIMITS", "ROLES", "STAGE_FORMATS", "DataFormat", "DataIssue", "DataLimitError",
+    "CANONICAL_FIELDS", "DEFAULT_LIMITS", "FILE_EXTENSIONS", "ROLES", "STAGE_FORMATS", "DataFormat", "DataIssue", "DataLimitError",
     "DataLimits", "DataValidationError", "DatasetRecord", "DatasetSummary", "LoadedDataset", "apply_mapping",
     "char_stats", "detect_file_format", "detect_format", "detect_mapping", "example_chars", "example_text",
     "file_sha256", "mapping_sidecar", "parse_column_mapping", "read_dataset", "scan_dataset", "token_stats",

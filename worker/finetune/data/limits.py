@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 MiB = 1024 * 1024
@@ -24,6 +26,15 @@ class DataLimits:
         if not compressed:
             return self.max_dataset_chars
         return min(self.max_dataset_chars, max(self.expansion_floor_chars, self.max_expansion * file_bytes))
+
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DataLimits:
+        """The caps the API was given (`STUDIO_MAX_DATASET_ROWS`, …), so a worker accepts what it accepted."""
+        env = os.environ if env is None else env
+        names = {"max_rows": "STUDIO_MAX_DATASET_ROWS", "max_dataset_chars": "STUDIO_MAX_DATASET_CHARS",
+                 "max_row_bytes": "STUDIO_MAX_ROW_BYTES", "max_expansion": "STUDIO_MAX_DATASET_EXPANSION"}
+        return cls(**{f: int(env[name]) for f, name in names.items() if env.get(name, "").strip().isdigit()})
 
 
 DEFAULT_LIMITS = DataLimits()

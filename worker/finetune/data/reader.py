@@ -25,7 +25,7 @@ from .formats import (
     detect_mapping,
     unknown_shape,
 )
-from .limits import DEFAULT_LIMITS, DataLimits
+from .limits import DataLimits
 from .validate import Row, example_chars, normalise, type_name
 
 # Columns that hold JSON text in CSV (chat messages, OpenAI's preference shape).
@@ -223,15 +223,15 @@ def _scan(path: str | os.PathLike, *, stage: str | None, column_mapping: dict[st
 
 
 def scan_dataset(path: str | os.PathLike, *, stage: str | None = None, column_mapping: dict[str, str] | None = None,
-                 max_errors: int = 20, limits: DataLimits = DEFAULT_LIMITS,
+                 max_errors: int = 20, limits: DataLimits | None = None,
                  on_example: Callable[[dict], None] | None = None) -> DatasetSummary:
     """Validate a file without keeping its rows; `on_example` sees each normalised example."""
-    return _scan(path, stage=stage, column_mapping=column_mapping, max_errors=max_errors, limits=limits,
-                 on_record=(lambda _line, data: on_example(data)) if on_example else (lambda _line, _data: None))
+    return _scan(path, stage=stage, column_mapping=column_mapping, max_errors=max_errors,
+                 limits=limits or DataLimits.from_env(), on_record=(lambda _line, data: on_example(data)) if on_example else (lambda _line, _data: None))
 
 
 def read_dataset(path: str | os.PathLike, *, stage: str | None = None, column_mapping: dict[str, str] | None = None,
-                 max_errors: int = 20, limits: DataLimits = DEFAULT_LIMITS) -> LoadedDataset:
+                 max_errors: int = 20, limits: DataLimits | None = None) -> LoadedDataset:
     """Read, detect, validate and normalise a training file.
 
     The column mapping is `column_mapping`, else the one stored beside the file (`mapping_sidecar`), else
@@ -239,7 +239,8 @@ def read_dataset(path: str | os.PathLike, *, stage: str | None = None, column_ma
     (in file order) if any row is invalid, or when ``stage`` is given and the file's format does not fit it.
     """
     records: list[DatasetRecord] = []
-    summary = _scan(path, stage=stage, column_mapping=column_mapping, max_errors=max_errors, limits=limits,
+    summary = _scan(path, stage=stage, column_mapping=column_mapping, max_errors=max_errors,
+                    limits=limits or DataLimits.from_env(),
                     on_record=lambda line, data: records.append(DatasetRecord(line, data)))
     return LoadedDataset(path=summary.path, file_format=summary.file_format, format=summary.format, records=records,
                          sha256=summary.sha256, num_bytes=summary.num_bytes, column_mapping=summary.column_mapping)

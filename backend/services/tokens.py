@@ -1,0 +1,140 @@
+"""Token counts of datasets with a base model's tokenizer, through `tokenizers` alone (no torch, no
+transformers, nothing from the network).
+
+Where a tokenizer comes from: the demo's is the one the worker saves with the demo model, or else the
+same byte-level BPE trained on the bundled corpus (same corpus, same settings: the same ids) and cached
+under the data dir; a local model folder's `tokenizer.json`; a hub id's `tokenizer.json` in the local
+Hugging Face cache. Counts frame chats as ChatML (`worker.finetune.data.example_text`), so for other
+chat templates they are off by a few tokens per message.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from backend.settings import Settings
+from worker.finetune.data import example_text, token_stats
+from worker.finetune.models import (
+    ASSETS,
+    DEMO_CONFIG,
+    DEMO_MODEL,
+    DEMO_SPECIAL_TOKENS,
+    DEMO_VERSION,
+)
+
+DEFAULT_MODEL = DEMO_MODEL
+BATCH = 512
+LOCAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
+_tokenizers: dict[str, object] = {}
+_stats_cache: OrderedDict[tuple, list[int]] = OrderedDict()
+_lock = threading.Lock()
+STATS_CACHE_SIZE = 32
+
+
+class TokenizerUnavailable(LookupError):
+    """No tokenizer for this model can be found offline; the message says what was looked for."""
+
+
+def _demo_tokenizer_file(settings: Settings) -> Path:
+    built = settings.data_dir / "models" / f"{DEMO_MODEL}-v{DEMO_VERSION}" / "tokenizer.json"
+    if built.is_file():
+        return built
+    cached = settings.data_dir / "cache" / "tokenizers" / f"{DEMO_MODEL}-v{DEMO_VERSION}.json"
+    if not cached.is_file():
+        from tokenizers import ByteLevelBPETokenizer
+
+        bpe = ByteLevelBPETokenizer()  # the worker's build_demo_tokenizer, minus the transformers wrapper
+        bpe.train_from_iterator((ASSETS / "tokenizer_corpus.txt").read_text(encoding="utf-8").splitlines(),
+                                vocab_size=DEMO_CONFIG["vocab_size"], min_frequency=2,
+                                special_tokens=DEMO_SPECIAL_TOKENS, show_progress=False)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp")
+        bpe.save(str(tmp))
+        tmp.replace(cached)
+    return cached
+
+
+def tokenizer_file(*, settings: Settings, model: str) -> Path:
+    """The `tokenizer.json` that `model` (a job's base model reference) uses."""
+    if model == DEMO_MODEL:
+        return _demo_tokenizer_file(settings)
+    if LOCAL_NAME.fullmatch(model):
+        for base in [*settings.model_dir_list, settings.data_dir / "models"]:
+            if (base / model / "tokenizer.json").is_file():
+                return base / model / "tokenizer.json"
+        raise TokenizerUnavailable(f"No local model '{model}' with a tokenizer.json is available.")
+    name, _, revision = model.partition("@")
+    if HUB_ID.fullmatch(name):
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(name, "tokenizer.json", revision=revision or None)
+        if isinstance(found, str):
+            return Path(found)
+        raise TokenizerUnavailable(f"The tokenizer of '{model}' is not in the local Hugging Face cache; "
+                                   "the studio does not download it.")
+    raise TokenizerUnavailable(f"Unknown model '{model[:128]}': use '{DEMO_MODEL}', a local model folder's "
+                               "name or a cached hub id.")
+
+
+def load_tokenizer(*, settings: Settings, model: str):
+    """A `tokenizers.Tokenizer` for `model`, loaded once per file."""
+    from tokenizers import Tokenizer
+
+    path = tokenizer_file(settings=settings, model=model)
+    key = f"{path}:{path.stat().st_mtime_ns}"
+    with _lock:
+        if key not in _tokenizers:
+            try:
+                _tokenizers[key] = Tokenizer.from_file(str(path))
+            except Exception as exc:  # noqa: BLE001 - the Rust side raises bare Exceptions for bad files
+                raise TokenizerUnavailable(f"The tokenizer of '{model}' cannot be read ({exc}).") from None
+        return _tokenizers[key]
+
+
+class TokenCounter:
+    """Feed normalised examples one by one (`add`); texts are encoded in batches, only lengths are kept."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.pending, self.lengths = tokenizer, [], []
+
+    def add(self, data: dict) -> None:
+        self.pending.append(example_text(data))
+        if len(self.pending) >= BATCH:
+            self.flush()
+
+    def flush(self) -> list[int]:
+        if self.pending:
+            encoded = self.tokenizer.encode_batch(self.pending, add_special_tokens=False)
+            self.lengths.extend(len(e.ids) for e in encoded)
+            self.pending = []
+        return self.lengths
+
+
+def file_token_lengths(*, key: tuple, scan: Callable[[Callable[[dict], None]], object], tokenizer) -> list[int]:
+    """Sorted token lengths of a stored file, computed once per `key` (file hash, mapping, tokenizer)."""
+    with _lock:
+        if key in _stats_cache:
+            _stats_cache.move_to_end(key)
+            return _stats_cache[key]
+    counter = TokenCounter(tokenizer)
+    scan(counter.add)
+    lengths = sorted(counter.flush())
+    with _lock:
+        _stats_cache[key] = lengths
+        while len(_stats_cache) > STATS_CACHE_SIZE:
+            _stats_cache.popitem(last=False)
+    return lengths
+
+
+def truncated(lengths: Iterable[int], max_seq_length: int) -> int:
+    """How many examples are longer than `max_seq_length` tokens."""
+    return sum(1 for n in lengths if n > max_seq_length)
+
+
+def summary(lengths: list[int], model: str) -> dict:
+    return {"model": model, **token_stats(lengths)}
