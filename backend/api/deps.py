@@ -27,14 +27,16 @@ def get_db(request: Request) -> Database:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One session per request, closed afterwards; services commit."""
+    """One session per request; services commit. It is closed as soon as the route function has returned
+    (`scope="function"` below), before a streamed body is sent: an open event stream or a slow download
+    must not hold one of the pool's few connections (pool 5 + overflow 10) for its whole life."""
     with get_db(request).session() as session:
         yield session
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 DatabaseDep = Annotated[Database, Depends(get_db)]
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def unauthorized(message: str, code: str) -> APIError:

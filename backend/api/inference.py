@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import CurrentPrincipal, SessionDep, SettingsDep
@@ -24,9 +25,17 @@ def body_schema(model) -> dict:
         model.model_json_schema())}}}}
 
 
+def _resolve(session: Session, settings, principal, model: str):
+    """What to load, then the session's connection goes back to the pool: the answer that follows may
+    take minutes, and twenty waiting chats must not hold the connections every other request needs."""
+    try:
+        return resolve_served_model(session=session, settings=settings, model=model, principal=principal)
+    finally:
+        session.close()
+
+
 async def _answer(request: Request, session, settings, principal, parsed):
-    served = await run_in_threadpool(resolve_served_model, session=session, settings=settings, model=parsed.model,
-                                     principal=principal)
+    served = await run_in_threadpool(_resolve, session, settings, principal, parsed.model)
     return await service.answer(queue=request.app.state.queue, settings=settings, served=served, request=parsed)
 
 
