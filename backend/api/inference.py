@@ -9,7 +9,12 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import CurrentPrincipal, SessionDep, SettingsDep
-from backend.schemas.inference import ChatCompletion, ChatCompletionRequest, Completion, CompletionRequest
+from backend.schemas.inference import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    Completion,
+    CompletionRequest,
+)
 from backend.services import inference as service
 from backend.services.job_checks import inline_schema
 from backend.services.registry import resolve_served_model

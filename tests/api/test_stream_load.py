@@ -17,7 +17,7 @@ import pytest
 
 from backend.services import auth
 from tests.api.conftest import _empty_tables
-from tests.api.jobs_support import *  # noqa: F403 — fixtures (redis, job_settings, db, live_server)
+from tests.api.jobs_support import *
 from tests.api.jobs_support import sent_tasks
 from tests.conftest import EXAMPLES
 from tests.helpers import job as job_body
