@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
+# Nothing loads from the Hugging Face hub in tests: its address is a closed loopback port (a request is
+# refused in milliseconds) and the cache is private and empty (tests fill it with snapshot folders; a test
+# of offline mode sets HF_HUB_OFFLINE itself). Set before anything imports huggingface_hub.
+os.environ.setdefault("HF_ENDPOINT", "http://127.0.0.1:9")
+os.environ.setdefault("HF_HUB_CACHE", tempfile.mkdtemp(prefix="studio-hf-cache-"))
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "data"
 

@@ -14,7 +14,12 @@ from backend.api.errors import APIError
 from backend.schemas.registry import EstimateObject
 from backend.services import queue as queue_calls
 from backend.services.auth import Principal
-from backend.services.job_checks import check_file, check_model, check_target_modules, parse_job_body
+from backend.services.job_checks import (
+    check_file,
+    check_model,
+    check_target_modules,
+    parse_job_body,
+)
 from backend.services.queue import JobQueue
 from backend.settings import Settings
 
@@ -33,7 +38,7 @@ def estimate_job(*, session: Session, settings: Settings, queue: JobQueue, body:
     if spec.training_file != PLACEHOLDER_FILE:
         check_file(session=session, file_id=spec.training_file, param="training_file", stage=spec.stage,
                    principal=principal)
-    check_target_modules(spec=spec, model_type=check_model(settings=settings, spec=spec))
+    check_target_modules(spec=spec, model_type=check_model(settings=settings, spec=spec, weights=False))
     payload = spec.model_dump(mode="json")
     key = json.dumps(payload, sort_keys=True)
     with _lock:

@@ -5,9 +5,7 @@ stage, the base model (without torch: its `config.json` is read as JSON) and the
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,18 +14,19 @@ from sqlalchemy.orm import Session
 from backend.api.errors import APIError
 from backend.db.models import File
 from backend.services.auth import Principal, can_see
+from backend.services.models import LINEAR_MODULES, lookup_base_model
 from backend.settings import Settings
 from worker.finetune.data import STAGE_FORMATS
-from worker.finetune.spec import TUNING_TYPES, JobSpec, SpecError, parse_spec
+from worker.finetune.model_refs import ModelRefError
+from worker.finetune.spec import (
+    TUNING_TYPES,
+    FitError,
+    JobSpec,
+    SpecError,
+    check_fits_model,
+    parse_spec,
+)
 
-DEMO_MODEL = "studio-tiny-llama"  # the bundled demo (a Llama); built by the worker on first use
-DEMO_MODEL_TYPE = "llama"
-LLAMA_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-# Model families whose linear layers we know by name; other families are checked by the worker.
-LINEAR_MODULES: dict[str, tuple[str, ...]] = {family: LLAMA_LINEAR for family in (
-    "llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2")}
-HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
-LOCAL_NAME = re.compile(r"[A-Za-z0-9._-]+")
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -79,46 +78,19 @@ def check_file(*, session: Session, file_id: str, param: str, stage: str, princi
     return row
 
 
-def check_model(*, settings: Settings, spec: JobSpec) -> str | None:
-    """Resolve `spec.model` like the worker will (demo, local folder, hub id); returns its `model_type`
-    (None for a hub id, whose config is not read here)."""
-    ref = spec.model.strip()
-    if ref == DEMO_MODEL:
-        return DEMO_MODEL_TYPE
-    name = ref.partition("@")[0]
-    allowed = [*settings.model_dir_list, settings.data_dir / "models"]
-    path_like = ref.startswith(("/", ".", "~")) or ("/" in ref and Path(ref).expanduser().exists())
-    if path_like:
-        return _local_model_type(Path(ref).expanduser(), ref, allowed)
-    if LOCAL_NAME.fullmatch(ref):
-        for base in allowed:
-            if (base / ref / "config.json").is_file():
-                return _local_model_type(base / ref, ref, allowed)
-    if HUB_ID.fullmatch(name):
-        return None
-    raise invalid(f"Unknown model '{ref}': use '{DEMO_MODEL}', the name of a model folder under "
-                  f"STUDIO_MODEL_DIRS or {settings.data_dir / 'models'}, or a Hugging Face hub id like 'org/name'.",
-                  "model", "model_not_found")
-
-
-def _local_model_type(path: Path, ref: str, allowed: list[Path]) -> str | None:
-    real = path.resolve()
-    if not any(real == d.resolve() or d.resolve() in real.parents for d in allowed):
-        raise invalid(f"Model path '{ref}' is outside the allowed model directories; add its parent to "
-                      "STUDIO_MODEL_DIRS.", "model", "model_not_found")
-    config_path = real / "config.json"
-    if not config_path.is_file():
-        raise invalid(f"Model folder '{ref}' has no config.json; is it a transformers model folder?",
-                      "model", "model_not_found")
+def check_model(*, settings: Settings, spec: JobSpec, weights: bool = True) -> str | None:
+    """The base model must exist where the worker will load it from (for a hub id: the HF cache, offline
+    at once when the hub is) and the tuning must fit its shape; returns its `model_type`. `weights=False`
+    (estimates) accepts a folder that holds config.json alone."""
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise invalid(f"Model folder '{ref}' has an unreadable config.json ({exc}).", "model", "invalid_model") from None
-    if not any(real.glob("*.safetensors")):
-        raise invalid(f"Model folder '{ref}' has no .safetensors weights; only safetensors are loaded.",
-                      "model", "invalid_model")
-    model_type = config.get("model_type") if isinstance(config, dict) else None
-    return str(model_type).lower() if model_type else None
+        info = lookup_base_model(settings=settings, ref=spec.model, weights=weights)
+    except ModelRefError as exc:
+        raise invalid(str(exc), "model", exc.code) from None
+    try:
+        check_fits_model(spec, info.config)
+    except FitError as exc:
+        raise invalid(str(exc), exc.param, "invalid_tuning") from None
+    return info.model_type
 
 
 def check_target_modules(*, spec: JobSpec, model_type: str | None) -> None:

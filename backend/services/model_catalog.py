@@ -9,9 +9,10 @@ from backend.api.errors import APIError
 from backend.db.models import Adapter, AdapterAlias, AdapterVersion
 from backend.schemas.registry import ModelObject
 from backend.services.auth import Principal, visible
-from backend.services.models import BaseModelInfo, find_base_model, list_base_models
+from backend.services.models import BaseModelInfo, list_base_models, lookup_base_model
 from backend.services.registry import find_version, ready_versions, version_ref
 from backend.settings import Settings
+from worker.finetune.model_refs import ModelRefError
 
 
 def base_object(info: BaseModelInfo) -> ModelObject:
@@ -49,7 +50,7 @@ def get_model(*, session: Session, settings: Settings, model: str, principal: Pr
     version = find_version(session=session, settings=settings, model=model, principal=principal)
     if version is not None:
         return adapter_object(model, version)
-    base = find_base_model(settings=settings, ref=model)
-    if base is not None and base.owned_by != "hub":
-        return base_object(base)
-    raise APIError(404, f"The model '{model}' does not exist.", param="model", code="model_not_found")
+    try:  # a hub id answers when it is in the HF cache (or, online, on the hub): the form checks typed ids
+        return base_object(lookup_base_model(settings=settings, ref=model))
+    except ModelRefError as exc:
+        raise APIError(404, str(exc), param="model", code="model_not_found") from None

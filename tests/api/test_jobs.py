@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from backend.db.session import Database
 from backend.services.relay import relay_once
 from tests.api.jobs_support import *  # noqa: F401,F403 (fixtures)
 from tests.api.jobs_support import dispatch, error_of, job, sent_tasks
+from tests.hf_cache import cache_hub_model
 
 JOBS = "/v1/fine_tuning/jobs"
 JOB_FIELDS = {"id", "object", "status", "model", "fine_tuned_model", "created_at", "finished_at", "error",
@@ -144,22 +147,47 @@ def test_each_stage_accepts_its_format(create, upload_file, jobs_client):
 
 
 @pytest.mark.parametrize("model, needle", [
-    ("no-such-model", "Unknown model 'no-such-model'"),
-    ("/etc", "outside the allowed model directories"),
-    ("../../etc", "outside the allowed model directories"),
+    ("no-such-model", "Model 'no-such-model' was not found or is not allowed"),
+    ("/etc", "Model '/etc' was not found or is not allowed"),
+    ("../../etc", "a relative path is never loaded"),
+    ("examples/uncached-model@main", "not in the cache"),
     ("no-weights", "no .safetensors"),
     ("not a model!", "Unknown model"),
 ])
-def test_unknown_model_is_400(jobs_client, chat_file_id, redis, model, needle):
+def test_unknown_model_is_400(jobs_client, chat_file_id, redis, model, needle, model_dir, job_settings):
     error = error_of(jobs_client.post(JOBS, json=job(model, chat_file_id)), 400)
     assert error["param"] == "model" and needle in error["message"], error["message"]
+    assert str(model_dir) not in error["message"] and str(job_settings.data_dir) not in error["message"]
     assert sent_tasks(redis) == []
 
 
-def test_local_models_and_hub_ids_are_accepted(create, model_dir):
+def test_local_models_and_cached_hub_ids_are_accepted(create, model_dir):
     assert create("my-llama")["model"] == "my-llama"
     assert create(str(model_dir / "my-gpt2"))["model"] == str(model_dir / "my-gpt2")
+    snapshot = cache_hub_model("Qwen/Qwen2.5-0.5B", model_dir / "my-llama")
     assert create("Qwen/Qwen2.5-0.5B")["model"] == "Qwen/Qwen2.5-0.5B"
+    assert create(f"Qwen/Qwen2.5-0.5B@{snapshot.name}")["status"] == "queued"
+
+
+@pytest.mark.parametrize("offline", [True, False])
+def test_an_uncached_hub_id_is_refused_in_seconds(jobs_client, chat_file_id, redis, monkeypatch, offline):
+    """A typo'd hub id must not hold a training worker: offline (HF_HUB_OFFLINE) the cache alone decides;
+    online a hub that cannot be reached (tests/conftest.py: a closed port) is said so at once."""
+    if offline:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    started = time.monotonic()
+    error = error_of(jobs_client.post(JOBS, json=job("acme/llama-typo", chat_file_id)), 400)
+    assert time.monotonic() - started < 5
+    assert error["param"] == "model" and error["code"] == "model_not_found"
+    assert ("HF_HUB_OFFLINE" if offline else "could not be reached") in error["message"], error["message"]
+    assert sent_tasks(redis) == []
+
+
+def test_offline_a_hub_model_cached_without_weights_is_refused_for_training(jobs_client, chat_file_id, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cache_hub_model("acme/config-only", config=json.dumps({"model_type": "llama", "hidden_size": 64}))
+    error = error_of(jobs_client.post(JOBS, json=job("acme/config-only", chat_file_id)), 400)
+    assert "weights are not in this machine's Hugging Face cache" in error["message"], error["message"]
 
 
 @pytest.mark.parametrize("model", ["studio-tiny-llama", "my-llama"])

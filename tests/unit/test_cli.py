@@ -63,8 +63,8 @@ def test_bad_data_names_line_and_field(tiny_model, tmp_path):
 
 
 def test_unknown_model_and_paths_outside_model_dirs(chat_file, tmp_path):
-    assert "unknown model 'nope'" in bad(tmp_path, job("nope", chat_file))
-    assert "outside the allowed model directories" in bad(tmp_path, job("/etc", chat_file))
+    assert "Model 'nope' was not found or is not allowed" in bad(tmp_path, job("nope", chat_file))
+    assert "Model '/etc' was not found or is not allowed" in bad(tmp_path, job("/etc", chat_file))
 
 
 def test_unknown_target_module_lists_valid_names(tiny_model, chat_file, tmp_path):

@@ -9,25 +9,33 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .model_refs import (
+    DEMO_MODEL,
+    ModelRefError,
+    hub_snapshot,
+    local_folder,
+    parse_model_ref,
+    require_weights,
+)
+
 if TYPE_CHECKING:
     import torch
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-DEMO_MODEL = "studio-tiny-llama"
 ASSETS = Path(__file__).parent / "assets"
 DEMO_SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<pad>"]
 # Small enough for a CPU minute, shaped for bitsandbytes' CPU 4-bit kernels (out_features % 32 == 0).
-DEMO_CONFIG = dict(
-    vocab_size=8000, hidden_size=256, intermediate_size=704, num_hidden_layers=4, num_attention_heads=4,
-    num_key_value_heads=4, max_position_embeddings=2048, rms_norm_eps=1e-5, tie_word_embeddings=False,
-)
+DEMO_CONFIG = {
+    "vocab_size": 8000, "hidden_size": 256, "intermediate_size": 704, "num_hidden_layers": 4,
+    "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
+    "tie_word_embeddings": False,
+}
 DEMO_VERSION = "1"
 
 # ChatML, with {% generation %} markers so "assistant tokens only" masks can be derived from it.
@@ -48,7 +56,8 @@ class ModelError(ValueError):
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """Where a base model comes from: `path` is what `from_pretrained` receives."""
+    """Where a base model comes from: `path` (an absolute folder) is what `from_pretrained` receives;
+    a hub model's `revision` is its snapshot's commit, a local one's a hash of its weights."""
 
     name: str
     path: str
@@ -71,40 +80,24 @@ def model_dirs() -> list[Path]:
     return [*dirs, data_dir() / "models"]
 
 
-def resolve_model(ref: str) -> ResolvedModel:
-    """Turn a job's `model` into a loadable location, refusing paths outside the allowed dirs."""
-    ref = ref.strip()
-    if ref == DEMO_MODEL:
-        return ResolvedModel(name=ref, path=str(ensure_demo_model()), source="demo", revision=DEMO_VERSION)
-    name, _, revision = ref.partition("@")
-    looks_like_path = ref.startswith(("/", ".", "~")) or os.sep in ref and Path(ref).expanduser().exists()
-    if looks_like_path:
-        return _resolve_local(Path(ref).expanduser(), ref)
-    for base in model_dirs():
-        candidate = base / ref
-        if re.fullmatch(r"[A-Za-z0-9._-]+", ref) and (candidate / "config.json").is_file():
-            return _resolve_local(candidate, ref)
-    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*", name):
-        return ResolvedModel(name=ref, path=name, source="hub", revision=revision or None)
-    raise ModelError(
-        f"unknown model {ref!r}: use '{DEMO_MODEL}', a model folder under STUDIO_MODEL_DIRS, "
-        "or a Hugging Face hub id like 'org/name'"
-    )
-
-
-def _resolve_local(path: Path, ref: str) -> ResolvedModel:
-    real = path.resolve()
-    allowed = [d.resolve() for d in model_dirs()]
-    if not any(real == d or d in real.parents for d in allowed):
-        raise ModelError(
-            f"model path {ref!r} is outside the allowed model directories; "
-            "add its parent to STUDIO_MODEL_DIRS"
-        )
-    if not (real / "config.json").is_file():
-        raise ModelError(f"model folder {ref!r} has no config.json; is it a transformers model folder?")
-    if not any(real.glob("*.safetensors")):
-        raise ModelError(f"model folder {ref!r} has no .safetensors weights; only safetensors are loaded")
-    return ResolvedModel(name=ref, path=str(real), source="local", revision=weights_sha256(real)[:16])
+def resolve_model(ref: str, *, weights: bool = True) -> ResolvedModel:
+    """Turn a job's `model` into an absolute folder to load (model_refs decides what `ref` names from its
+    text; a hub id loads from its HF cache snapshot). `weights=False` (estimates) needs config.json only."""
+    try:
+        parsed = parse_model_ref(ref)
+        if parsed.kind == "demo":
+            return ResolvedModel(name=parsed.text, path=str(ensure_demo_model()), source="demo",
+                                 revision=DEMO_VERSION)
+        if parsed.kind == "hub":
+            folder = hub_snapshot(parsed, weights=weights)
+            return ResolvedModel(name=parsed.text, path=str(folder), source="hub", revision=folder.name)
+        folder = local_folder(parsed, model_dirs())
+        if weights:
+            require_weights(folder, parsed.text)
+        return ResolvedModel(name=parsed.text, path=str(folder), source="local",
+                             revision=weights_sha256(folder)[:16] if weights else None)
+    except ModelRefError as exc:
+        raise ModelError(str(exc)) from None
 
 
 def weights_sha256(folder: Path) -> str:
@@ -202,10 +195,9 @@ def load_model_config(ref: str | ResolvedModel) -> PretrainedConfig:
     """The model's config only (no weights): enough for estimates and target-module checks."""
     from transformers import AutoConfig
 
-    resolved = ref if isinstance(ref, ResolvedModel) else resolve_model(ref)
-    try:
-        return AutoConfig.from_pretrained(resolved.path, revision=resolved.revision if resolved.source == "hub" else None,
-                                          trust_remote_code=False)
+    resolved = ref if isinstance(ref, ResolvedModel) else resolve_model(ref, weights=False)
+    try:  # `path` is always an absolute folder (a hub id's is its cache snapshot, already at its revision)
+        return AutoConfig.from_pretrained(resolved.path, trust_remote_code=False)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load the config of model {resolved.name!r}: {_first_line(exc)}") from None
 
@@ -215,8 +207,7 @@ def load_tokenizer(resolved: ResolvedModel) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(resolved.path, trust_remote_code=False,
-                                                  revision=resolved.revision if resolved.source == "hub" else None)
+        tokenizer = AutoTokenizer.from_pretrained(resolved.path, trust_remote_code=False)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load the tokenizer of model {resolved.name!r}: {_first_line(exc)}") from None
     if tokenizer.pad_token is None:
@@ -247,9 +238,7 @@ def load_model(
     """Load the base weights (safetensors only, no remote code), quantized when asked."""
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = dict(dtype=dtype, use_safetensors=True, trust_remote_code=False)
-    if resolved.source == "hub" and resolved.revision:
-        kwargs["revision"] = resolved.revision
+    kwargs: dict[str, Any] = {"dtype": dtype, "use_safetensors": True, "trust_remote_code": False}
     qconfig = quantization_config(quantization, dtype, double_quant)
     if qconfig is not None:
         kwargs["quantization_config"] = qconfig

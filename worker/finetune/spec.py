@@ -9,9 +9,16 @@ are what a practitioner would pick.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 Auto = Literal["auto"]
 ALL_LINEAR = "all-linear"
@@ -20,6 +27,14 @@ TUNING_TYPES = (
     "p_tuning", "loha", "lokr", "adapter", "freeze", "full",
 )
 STAGES = ("supervised", "dpo", "pretraining")
+# Upper bounds for size-like fields: far above any sensible run, low enough that nothing reaches a worker
+# that cannot be allocated or finished (docs/models.md). Fields that depend on the model's width are
+# checked against its config by `check_fits_model`.
+MAX_STEPS = 1_000_000  # ~1 day at 0.1 s/step; a longer run is a bug in the spec, not a plan
+MAX_RANK = 4096
+MAX_WIDTH = 16_384  # prompt-encoder / bottleneck hidden sizes (Llama-3-70B's hidden is 8192)
+MAX_LAYERS = 1024
+MAX_MODULE_NAMES = 256
 
 
 class _Strict(BaseModel):
@@ -97,8 +112,10 @@ def _check_targets(value: TargetModules | None) -> TargetModules | None:
         return value
     if not value:
         raise ValueError(f"target_modules is empty; name at least one module or use '{ALL_LINEAR}'")
+    if len(value) > MAX_MODULE_NAMES:
+        raise ValueError(f"target_modules names {len(value)} modules; at most {MAX_MODULE_NAMES}")
     for name in value:
-        if not re.fullmatch(r"[A-Za-z0-9_.]+", name):
+        if not re.fullmatch(r"[A-Za-z0-9_.]{1,200}", name):
             raise ValueError(f"target module name {name!r} is not a module name (letters, digits, _ and .)")
     return value
 
@@ -112,11 +129,11 @@ class _Targeted(_Strict):
 
 
 class _LoraFields(_Targeted):
-    r: Annotated[int, Field(ge=1, le=4096)] = 16
-    alpha: Annotated[float, Field(gt=0)] = 32
+    r: Annotated[int, Field(ge=1, le=MAX_RANK)] = 16
+    alpha: Annotated[float, Field(gt=0, le=65_536)] = 32
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
     use_rslora: bool = False
-    modules_to_save: list[str] | None = None
+    modules_to_save: Annotated[list[str], Field(max_length=MAX_MODULE_NAMES)] | None = None
 
 
 class LoraTuning(_LoraFields):
@@ -141,14 +158,14 @@ class AdaloraTuning(_Targeted):
     """AdaLoRA: starts every matrix at `init_r` and prunes to an average of `r` over the run."""
 
     type: Literal["adalora"] = "adalora"
-    r: Annotated[int, Field(ge=1, le=4096)] = 8
-    init_r: Annotated[int, Field(ge=1, le=4096)] = 12
-    alpha: Annotated[float, Field(gt=0)] = 32
+    r: Annotated[int, Field(ge=1, le=MAX_RANK)] = 8
+    init_r: Annotated[int, Field(ge=1, le=MAX_RANK)] = 12
+    alpha: Annotated[float, Field(gt=0, le=65_536)] = 32
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
     tinit_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.1
     tfinal_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.2
-    delta_t: Annotated[int, Field(ge=1)] = 1
-    orth_reg_weight: Annotated[float, Field(ge=0)] = 0.5
+    delta_t: Annotated[int, Field(ge=1, le=MAX_STEPS)] = 1
+    orth_reg_weight: Annotated[float, Field(ge=0, le=1000)] = 0.5
     quantization: Literal["none", "int8"] = "none"
 
     @model_validator(mode="after")
@@ -165,7 +182,7 @@ class Ia3Tuning(_Strict):
     target_modules: TargetModules | None = Field(
         default=None, description="Default: the model family's keys, values and feed-forward output."
     )
-    feedforward_modules: list[str] | None = None
+    feedforward_modules: Annotated[list[str], Field(max_length=MAX_MODULE_NAMES)] | None = None
     quantization: Literal["none", "int8"] = "none"
 
     _targets = field_validator("target_modules")(classmethod(lambda cls, v: _check_targets(v)))
@@ -187,7 +204,7 @@ class PrefixTuning(_VirtualTokens):
     """Prefix tuning with the reparametrisation MLP (Li & Liang 2021)."""
 
     type: Literal["prefix_tuning"] = "prefix_tuning"
-    encoder_hidden_size: Annotated[int, Field(ge=1)] = 512
+    encoder_hidden_size: Annotated[int, Field(ge=1, le=MAX_WIDTH)] = 512
 
 
 class PTuningV2Tuning(_VirtualTokens):
@@ -207,15 +224,15 @@ class PTuning(_VirtualTokens):
     """P-tuning: virtual tokens produced by a prompt encoder (Liu et al. 2021)."""
 
     type: Literal["p_tuning"] = "p_tuning"
-    encoder_hidden_size: Annotated[int, Field(ge=1)] = 128
+    encoder_hidden_size: Annotated[int, Field(ge=1, le=MAX_WIDTH)] = 128
     encoder_type: Literal["MLP", "LSTM"] = "MLP"
 
 
 class _LycorisFields(_Targeted):
     """LoHa and LoKr (the LyCORIS family) share rank, alpha and their two dropouts."""
 
-    r: Annotated[int, Field(ge=1, le=4096)] = 8
-    alpha: Annotated[float, Field(gt=0)] = 16
+    r: Annotated[int, Field(ge=1, le=MAX_RANK)] = 8
+    alpha: Annotated[float, Field(gt=0, le=65_536)] = 16
     rank_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
     module_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
 
@@ -233,7 +250,7 @@ class AdapterTuning(_Strict):
     """Houlsby bottleneck adapters after attention and feed-forward (see bottleneck.py)."""
 
     type: Literal["adapter"] = "adapter"
-    bottleneck_size: Annotated[int, Field(ge=1, le=65536)] = 64
+    bottleneck_size: Annotated[int, Field(ge=1, le=MAX_WIDTH)] = 64
     non_linearity: Literal["relu", "gelu", "silu", "tanh"] = "gelu"
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
     target_modules: list[str] | None = Field(
@@ -247,7 +264,7 @@ class FreezeTuning(_Strict):
     """Train only the last `trainable_layers` transformer blocks (LLaMA-Factory's `freeze`)."""
 
     type: Literal["freeze"] = "freeze"
-    trainable_layers: Annotated[int, Field(ge=1)] = 2
+    trainable_layers: Annotated[int, Field(ge=1, le=MAX_LAYERS)] = 2
     train_embeddings: bool = False
 
 
@@ -256,10 +273,8 @@ class FullTuning(_Strict):
 
 
 Tuning = Annotated[
-    Union[
-        LoraTuning, DoraTuning, QloraTuning, AdaloraTuning, Ia3Tuning, PrefixTuning, PTuningV2Tuning,
-        PromptTuning, PTuning, LohaTuning, LokrTuning, AdapterTuning, FreezeTuning, FullTuning,
-    ],
+    LoraTuning | DoraTuning | QloraTuning | AdaloraTuning | Ia3Tuning | PrefixTuning | PTuningV2Tuning
+    | PromptTuning | PTuning | LohaTuning | LokrTuning | AdapterTuning | FreezeTuning | FullTuning,
     Field(discriminator="type"),
 ]
 
@@ -275,22 +290,22 @@ class Training(_Strict):
     """Trainer knobs. `None` means "pick for me" (resolved in the training plan and recorded)."""
 
     learning_rate: Annotated[float, Field(gt=0, le=1)] | None = None
-    max_steps: Annotated[int, Field(ge=1)] | None = None
+    max_steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] | None = None
     max_seq_length: Annotated[int, Field(ge=1, le=1_048_576)] = 1024
     gradient_accumulation_steps: Annotated[int, Field(ge=1, le=1024)] = 1
     packing: bool = False
     group_by_length: bool = True
     completion_only_loss: bool = True
     gradient_checkpointing: bool = False
-    logging_steps: Annotated[int, Field(ge=1)] = 1
-    eval_steps: Annotated[int, Field(ge=1)] | None = None
-    save_steps: Annotated[int, Field(ge=1)] | None = None
+    logging_steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = 1
+    eval_steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] | None = None
+    save_steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] | None = None
     warmup_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.03
     lr_scheduler: Literal[
         "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup"
     ] = "cosine"
     weight_decay: Annotated[float, Field(ge=0, le=1)] = 0.0
-    max_grad_norm: Annotated[float, Field(gt=0)] = 1.0
+    max_grad_norm: Annotated[float, Field(gt=0, le=1e6)] = 1.0
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
 
     @model_validator(mode="after")
@@ -317,7 +332,7 @@ class JobSpec(_Strict):
     tuning: Tuning = Field(default_factory=LoraTuning)
     training: Training = Field(default_factory=Training)
     priority: Annotated[int, Field(ge=-100, le=100)] = 0
-    integrations: list[dict[str, Any]] | None = None
+    integrations: Annotated[list[dict[str, Any]], Field(max_length=16)] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -374,6 +389,36 @@ class JobSpec(_Strict):
 
 class SpecError(ValueError):
     """A job body that cannot run, with one message a person can act on."""
+
+
+class FitError(SpecError):
+    """A tuning field too large for the chosen model; `param` names the field."""
+
+    def __init__(self, message: str, param: str):
+        super().__init__(message)
+        self.param = param
+
+
+def check_fits_model(spec: JobSpec, config: dict[str, Any]) -> None:
+    """Refuse ranks and widths above the model's hidden size, and more trainable blocks than it has.
+
+    A LoRA update of rank r on a d-wide layer has rank at most d: above it the adapter only adds parameters
+    (r=4096 on a 256-wide model trains 11x the model's own weights). `config` is the model's config.json;
+    fields it lacks are not checked (the worker still is)."""
+    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    hidden, layers = text.get("hidden_size"), text.get("num_hidden_layers")
+    tuning = spec.tuning
+    if isinstance(hidden, int) and hidden > 0:
+        for name in ("r", "init_r", "bottleneck_size"):
+            value = getattr(tuning, name, None)
+            if isinstance(value, int) and value > hidden:
+                raise FitError(
+                    f"tuning.{name} is {value}, above the model's hidden size {hidden}: an adapter of that size "
+                    f"adds parameters without adding capacity; use tuning.{name} <= {hidden} "
+                    "(8-64 is typical)", f"tuning.{name}")
+    if isinstance(layers, int) and layers > 0 and tuning.type == "freeze" and tuning.trainable_layers > layers:
+        raise FitError(f"tuning.trainable_layers is {tuning.trainable_layers} but the model has {layers} blocks; "
+                       f"use at most {layers} (or tuning type 'full')", "tuning.trainable_layers")
 
 
 def parse_spec(data: dict[str, Any] | str | bytes) -> JobSpec:
