@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from worker.finetune.generate import (Finished, GenerationError, ModelCache, SamplingParams, Served,
-                                      sampling_config, stream_generate)
+from worker.finetune.generate import (
+    Finished,
+    GenerationError,
+    ModelCache,
+    SamplingParams,
+    Served,
+    sampling_config,
+    stream_generate,
+)
 
 BASE = Served(base="tiny-llama")
 HELLO = [{"role": "user", "content": "Hello there"}]
@@ -80,7 +87,7 @@ def test_stop_string_cuts_the_text_and_is_never_emitted(cache):
 
 
 def test_max_tokens_ends_with_length(cache):
-    deltas, finished = run(cache, temperature=0, max_tokens=5)
+    _deltas, finished = run(cache, temperature=0, max_tokens=5)
     assert finished.finish_reason == "length" and finished.completion_tokens == 5
 
 
@@ -111,7 +118,11 @@ def test_bottleneck_and_full_artifacts(tiny_model, tmp_path):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from worker.finetune.bottleneck import BottleneckConfig, add_bottleneck_adapters, save_bottleneck_adapters
+    from worker.finetune.bottleneck import (
+        BottleneckConfig,
+        add_bottleneck_adapters,
+        save_bottleneck_adapters,
+    )
 
     torch.manual_seed(0)
     model = add_bottleneck_adapters(AutoModelForCausalLM.from_pretrained(tiny_model),
@@ -142,3 +153,25 @@ def test_served_and_params_from_dicts():
     with pytest.raises(GenerationError):
         Served.from_dict({"base": "b", "artifact": "peft"})
     assert SamplingParams.from_dict({"stop": "END", "seed": None, "max_tokens": 3}).stop == ("END",)
+
+
+def test_a_base_request_beside_a_prefix_adapter_answers_as_the_base(tiny_model, tmp_path):
+    """Prompt-learning adapters join their base's entry; a base-only request then bypasses the prefix."""
+    import torch
+    from peft import PrefixTuningConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model),
+                           PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4))
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.requires_grad:
+                param.normal_(0, 1.0)
+    model.save_pretrained(tmp_path / "prefix")
+    cache = ModelCache(size=2)
+    prefix = Served(base="tiny-llama", artifact="peft", adapter_path=str(tmp_path / "prefix"), adapter_key="p:1")
+    with_prefix = text(cache, prefix, temperature=0, max_tokens=12)
+    base = text(cache, temperature=0, max_tokens=12)
+    assert (cache.base_loads, cache.adapter_loads) == (1, 1)
+    assert base == text(ModelCache(), temperature=0, max_tokens=12) != with_prefix

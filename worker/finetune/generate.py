@@ -1,10 +1,10 @@
 """Serve base models and trained artifacts: a small LRU of loaded bases (`ModelCache`) and
 `stream_generate`, which yields text deltas and ends with a `Finished` (finish_reason + usage).
 
-Why `model.generate` in a thread rather than a hand-written token loop: `generate` is the one decoding
-path every artifact kind supports — prompt-learning adapters (prefix/prompt/P-tuning) add their virtual
-tokens or past key values inside `PeftModel.generate`, which a plain loop would have to re-implement —
-and its temperature/top-p warpers are the reference ones. Its streamer hands us token *ids* (not
+Why `model.generate` in a thread rather than a hand-written token loop: its temperature/top-p warpers
+and KV cache are the reference ones. Prompt-learning adapters (prefix/prompt/P-tuning) are the exception to
+"call `PeftModel.generate`": `generation_inputs` explains why and feeds their prefix or virtual tokens to
+the base's `generate` itself. Its streamer hands us token *ids* (not
 `TextIteratorStreamer`'s word-buffered text), so we decode incrementally here: one delta per token, a
 stop string held back until it can no longer match, and never emitted. A stopping criterion lets the
 consumer end the run early (stop string hit, client gone).
@@ -58,7 +58,7 @@ class Served:
     id: str = ""
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Served":
+    def from_dict(cls, data: dict[str, Any]) -> Served:
         served = cls(**{f.name: data[f.name] for f in fields(cls) if data.get(f.name) is not None})
         if served.artifact not in ARTIFACTS:
             raise GenerationError("invalid_model", f"unknown artifact kind {served.artifact!r}")
@@ -78,7 +78,7 @@ class SamplingParams:
     seed: int | None = None
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SamplingParams":
+    def from_dict(cls, data: dict[str, Any]) -> SamplingParams:
         values = {k: v for k, v in data.items() if k in {f.name for f in fields(cls)} and v is not None}
         stop = values.get("stop", ())
         values["stop"] = tuple(s for s in ([stop] if isinstance(stop, str) else stop) if s)
@@ -132,8 +132,8 @@ class ModelCache:
         """(model, tokenizer) with `served`'s adapter active (or adapters disabled for a base)."""
         with self.lock:
             entry, adapter = self._entry(served)
-            with _activated(entry.model, adapter):
-                yield entry.model, entry.tokenizer
+            with _activated(entry.model, adapter) as model:
+                yield model, entry.tokenizer
 
     def _entry(self, served: Served) -> tuple[Entry, str | None]:
         if served.artifact == "base":
@@ -227,16 +227,20 @@ def _peft_type(path: str) -> str:
 
 
 @contextmanager
-def _activated(model: Any, adapter: str | None) -> Iterator[None]:
+def _activated(model: Any, adapter: str | None) -> Iterator[Any]:
+    """The model to generate with: `adapter` active, or the base alone. Prompt-learning adapters leave the
+    base's modules untouched, so "the base alone" is simply the wrapped model."""
     peft = sys.modules.get("peft")  # never imported (3 s) just to learn that a plain base is no PeftModel
     if adapter is not None:
         model.set_adapter(adapter)
-        yield
+        yield model
+    elif peft is not None and isinstance(model, peft.PeftModel) and model.active_peft_config.is_prompt_learning:
+        yield model.get_base_model()
     elif peft is not None and isinstance(model, peft.PeftModel):
         with model.disable_adapter():
-            yield
+            yield model
     else:
-        yield
+        yield model
 
 
 def default_device() -> str:
@@ -285,8 +289,11 @@ def encode(tokenizer: Any, *, messages: list[dict[str, str]] | None = None, prom
 
 
 def context_limit(model: Any, tokenizer: Any) -> int:
+    """The tokens a prompt and its answer may take: the model's context less a prompt adapter's virtual tokens."""
     limit = getattr(model.config, "max_position_embeddings", None)
-    return int(limit or min(getattr(tokenizer, "model_max_length", 2048), 1 << 20))
+    limit = int(limit or min(getattr(tokenizer, "model_max_length", 2048), 1 << 20))
+    peft_config = _prompt_learning_config(model)
+    return limit - (peft_config.num_virtual_tokens if peft_config is not None else 0)
 
 
 def end_ids(model: Any, tokenizer: Any) -> set[int]:
@@ -324,10 +331,10 @@ def _generate(model: Any, tokenizer: Any, ids: list[int], params: SamplingParams
     def run() -> None:
         try:
             with torch.inference_mode(), _seeded(params.seed):
-                model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                               generation_config=config, streamer=tokens,
-                               stopping_criteria=StoppingCriteriaList([halt]))
-        except BaseException as exc:  # handed to the consumer, which re-raises it
+                generator, inputs = generation_inputs(model, input_ids)
+                generator.generate(**inputs, generation_config=config, streamer=tokens,
+                                   stopping_criteria=StoppingCriteriaList([halt]))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
             tokens.fail(exc)
 
     thread = threading.Thread(target=run, name="studio-generate", daemon=True)
@@ -339,7 +346,44 @@ def _generate(model: Any, tokenizer: Any, ids: list[int], params: SamplingParams
         thread.join()
 
 
-def _decode(tokens: "_TokenQueue", tokenizer: Any, ends: set[int], stops: tuple[str, ...],
+def generation_inputs(model: Any, input_ids: Any) -> tuple[Any, dict[str, Any]]:
+    """The model to call `generate` on, and its inputs (one prompt, no padding).
+
+    Why not `PeftModel.generate` for prompt-learning adapters: peft 0.21's generation glue reads and writes
+    the cache under `past_key_values`, which transformers 5 renamed `cache`, so it drops a prefix (prefix
+    tuning and P-tuning v2 answered exactly as the base) and re-inserts the virtual tokens at every decoding
+    step (prompt tuning, P-tuning). So we hand the base model what the adapter produces, as training's
+    forward does: a prefix KV cache (`cache`, its positions counted in the attention mask), or the
+    virtual-token embeddings in front of the prompt's. peft still computes them (`get_prompt`); transformers
+    still decodes. tests/unit/test_methods_matrix.py checks every method against a greedy loop over its forward.
+    """
+    import torch
+
+    peft_config = _prompt_learning_config(model)
+    if peft_config is None:
+        return model, {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+    base = model.get_base_model()
+    mask = torch.ones((1, peft_config.num_virtual_tokens + input_ids.shape[1]), dtype=torch.long,
+                      device=input_ids.device)
+    kind = str(getattr(peft_config.peft_type, "value", peft_config.peft_type))
+    if kind == "PREFIX_TUNING":
+        return base, {"input_ids": input_ids, "attention_mask": mask, "cache": model.get_prompt(batch_size=1)}
+    if kind in ("PROMPT_TUNING", "P_TUNING"):
+        prompts = model.get_prompt(batch_size=1).to(model.word_embeddings.weight.dtype)
+        return base, {"inputs_embeds": torch.cat([prompts, model.word_embeddings(input_ids)], dim=1),
+                      "attention_mask": mask}
+    raise GenerationError("unsupported_model", f"{kind.lower()} adapters cannot be served yet")
+
+
+def _prompt_learning_config(model: Any) -> Any:
+    peft = sys.modules.get("peft")
+    if peft is None or not isinstance(model, peft.PeftModel):
+        return None
+    config = model.active_peft_config
+    return config if config.is_prompt_learning else None
+
+
+def _decode(tokens: _TokenQueue, tokenizer: Any, ends: set[int], stops: tuple[str, ...],
             prompt_tokens: int) -> Iterator[str | Finished]:
     generated: list[int] = []
     sent, count, text = "", 0, ""
