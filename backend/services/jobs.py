@@ -22,11 +22,11 @@ from backend.api.errors import APIError
 from backend.db.ids import new_id
 from backend.db.models import Checkpoint, File, Job, now
 from backend.schemas.jobs import TERMINAL_STATUSES, JobError, JobObject, Progress
-from backend.services.auth import Principal, can_see, visible
-from backend.services.pagination import newest_first
-from backend.services.job_checks import check_job, parse_job_body
 from backend.services import fair_queue
-from backend.services.queue import JobQueue
+from backend.services.auth import Principal, can_see, visible
+from backend.services.job_checks import check_job, parse_job_body
+from backend.services.pagination import newest_first
+from backend.services.queue import JobQueue, QueueUnavailable
 from backend.settings import Settings
 from worker.finetune.spec import JobSpec, parse_spec
 
@@ -193,10 +193,10 @@ def _refuse(job: Job, action: str, allowed: str) -> APIError:
                          f"{action}d.", param="fine_tuning_job_id", code="invalid_job_state")
 
 
-def _transition(session: Session, job: Job, expected: tuple[str, ...], **values: Any) -> bool:
-    """Compare-and-set on the status (the relay may have moved the job since it was read); commits and
-    reloads `job` either way. True when this call made the change."""
-    result = session.execute(update(Job).where(Job.id == job.id, Job.status.in_(expected)).values(**values)
+def _transition(session: Session, job: Job, expected: tuple[str, ...], *also: Any, **values: Any) -> bool:
+    """Compare-and-set on the status (and the conditions `also`: the relay or the scheduler may have moved
+    the job since it was read); commits and reloads `job` either way. True when this call made the change."""
+    result = session.execute(update(Job).where(Job.id == job.id, Job.status.in_(expected), *also).values(**values)
                              .execution_options(synchronize_session=False))
     session.commit()
     session.refresh(job)
@@ -212,9 +212,19 @@ def cancel_job(*, session: Session, queue: JobQueue, job: Job) -> Job:
             queue.set_control(job.id, "cancel")  # before the write: a job never shows cancelling with no signal
             if _transition(session, job, ("running",), status="cancelling"):
                 return job
-        elif job.status in ("queued", "paused", "validating_files"):
+        elif job.status in ("queued", "validating_files") and job.dispatched_at is not None:
+            # Its task may be on the way to a worker: the flag first (the task cancels itself at its first
+            # step). With Redis down that is a 503 and nothing changes, as for a running job.
+            queue.set_control(job.id, "cancel")
             if _transition(session, job, (job.status,), status="cancelled", finished_at=now(), eta_seconds=None):
-                try:  # a task still in the queue cancels itself at its first step
+                return job
+        elif job.status in ("queued", "paused", "validating_files"):
+            # Never sent (the CAS fails if the scheduler dispatches it meanwhile: then the branch above), or
+            # paused (its worker has stopped): the database alone decides, so Redis being down does not matter.
+            undispatched = (Job.dispatched_at.is_(None),) if job.status != "paused" else ()
+            if _transition(session, job, (job.status,), *undispatched, status="cancelled", finished_at=now(),
+                           eta_seconds=None):
+                try:  # belt and braces: a task that slipped out anyway stops at its first step
                     queue.set_control(job.id, "cancel")
                 except QueueUnavailable:
                     log.warning("could not set the cancel flag of %s (Redis unreachable)", job.id)
