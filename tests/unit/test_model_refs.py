@@ -87,3 +87,18 @@ def test_estimates_need_only_the_config_training_needs_weights(tiny_model, studi
     assert 0 < est.trainable_params < est.total_params
     with pytest.raises(ModelError, match="no .safetensors weights"):
         resolve_model("config-only")
+
+
+def test_studio_estimate_refuses_a_rank_above_the_width_in_one_line(tiny_model, tmp_path):
+    """`studio estimate` has no API in front: the core refuses the same sizes (tiny_model is 64 wide)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    body = tmp_path / "job.json"
+    body.write_text(json.dumps({"model": tiny_model, "training_file": "t.jsonl", "tuning": {"type": "lora", "r": 1024}}))
+    proc = subprocess.run([sys.executable, "-m", "worker.finetune", "estimate", str(body)], capture_output=True,
+                          text=True, env={**os.environ}, timeout=300, check=False)
+    assert proc.returncode == 2 and "tuning.r is 1024" in proc.stderr and "64" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr

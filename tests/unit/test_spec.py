@@ -73,3 +73,40 @@ def test_nonsense_job_is_refused_clearly(body, message):
 def test_missing_required_fields():
     with pytest.raises(SpecError, match="model: Field required"):
         parse_spec({"training_file": "x"})
+
+
+@pytest.mark.parametrize("body, field, limit", [
+    ({"tuning": {"type": "prefix_tuning", "encoder_hidden_size": 10**12}}, "tuning.encoder_hidden_size", "16384"),
+    ({"tuning": {"type": "p_tuning", "encoder_hidden_size": 10**6}}, "tuning.encoder_hidden_size", "16384"),
+    ({"training": {"max_steps": 10**18}}, "training.max_steps", "1000000"),
+    ({"training": {"save_steps": 10**18}}, "training.save_steps", "1000000"),
+    ({"training": {"eval_steps": 10**9}}, "training.eval_steps", "1000000"),
+    ({"tuning": {"type": "freeze", "trainable_layers": 10**9}}, "tuning.trainable_layers", "1024"),
+    ({"tuning": {"type": "adalora", "delta_t": 10**12}}, "tuning.delta_t", "1000000"),
+    ({"tuning": {"type": "lora", "alpha": 1e300}}, "tuning.alpha", "65536"),
+    ({"tuning": {"type": "lora", "target_modules": ["q_proj"] * 300}}, "tuning.target_modules", "at most 256"),
+])
+def test_every_size_like_field_has_a_limit_it_names(body, field, limit):
+    """Nothing a worker cannot allocate or finish gets past the contract (issue 9: encoder_hidden_size 10^12
+    failed allocating 10^15 bytes in the worker; max_steps 10^18 was accepted)."""
+    with pytest.raises(SpecError) as err:
+        parse_spec({**BASE, **body})
+    assert field in str(err.value) and limit in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("tuning, field", [
+    ({"type": "lora", "r": 512}, "tuning.r"),
+    ({"type": "adalora", "r": 8, "init_r": 300}, "tuning.init_r"),
+    ({"type": "adapter", "bottleneck_size": 1024}, "tuning.bottleneck_size"),
+    ({"type": "freeze", "trainable_layers": 9}, "tuning.trainable_layers"),
+])
+def test_sizes_above_the_models_width_are_refused_naming_the_limit(tuning, field):
+    from worker.finetune.spec import FitError, check_fits_model
+
+    config = {"model_type": "llama", "hidden_size": 256, "num_hidden_layers": 4}
+    spec = parse_spec({**BASE, "tuning": tuning})
+    with pytest.raises(FitError) as err:
+        check_fits_model(spec, config)
+    assert err.value.param == field and field in str(err.value)
+    assert ("256" if field != "tuning.trainable_layers" else "4") in str(err.value)
+    check_fits_model(parse_spec({**BASE, "tuning": {"type": tuning["type"]}}), config)  # the defaults fit

@@ -24,8 +24,10 @@ import torch
 from transformers import AutoModelForCausalLM, PretrainedConfig
 
 from . import methods, models
-from .spec import FULL_WEIGHT_TYPES, PROMPT_TYPES, JobSpec
-from .train import DEFAULT_BATCH_SIZE  # what `batch_size: "auto"` becomes: the trainer's own default
+from .spec import FULL_WEIGHT_TYPES, PROMPT_TYPES, FitError, JobSpec, check_fits_model
+from .train import (
+    DEFAULT_BATCH_SIZE,  # what `batch_size: "auto"` becomes: the trainer's own default
+)
 
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 ADAM_STATE_BYTES = 8  # fp32 exp_avg + exp_avg_sq
@@ -58,8 +60,14 @@ class Estimate:
 
 
 def estimate(spec: JobSpec, *, device: str = "cuda") -> Estimate:
-    """Estimate a job from its spec, loading only the model's config (never its weights)."""
-    return estimate_from_config(models.load_model_config(spec.model), spec, device=device)
+    """Estimate a job from its spec, loading only the model's config (never its weights); sizes above the
+    model's width are refused as the API refuses them (`studio estimate` has no API in front)."""
+    config = models.load_model_config(spec.model)
+    try:
+        check_fits_model(spec, config.to_dict())
+    except FitError as exc:
+        raise methods.MethodError(str(exc)) from None
+    return estimate_from_config(config, spec, device=device)
 
 
 def estimate_from_config(config: PretrainedConfig, spec: JobSpec, *, device: str = "cuda") -> Estimate:
@@ -189,9 +197,9 @@ def format_estimate(est: Estimate) -> str:
     lines += [
         f"  {'total':<13}{m.total / GB:>9.2f}",
         "",
-        f"assumes {a['precision']}, quantization {quant}, batch {a['batch_size']}"
+        (f"assumes {a['precision']}, quantization {quant}, batch {a['batch_size']}"
         f"{' (auto)' if a['batch_size_auto'] else ''} x seq {a['seq_len']}, gradient checkpointing "
-        f"{'on' if a['gradient_checkpointing'] else 'off'}, {a['optimizer']}, one {a['device']} device",
+        f"{'on' if a['gradient_checkpointing'] else 'off'}, {a['optimizer']}, one {a['device']} device"),
     ]
     return "\n".join(lines)
 
