@@ -28,7 +28,8 @@ class FileObject(BaseModel):
     num_examples: int
     sha256: str
     # tokens per example with the default base's tokenizer: {model, count, mean, p50, p95, max, min, total,
-    # histogram: {edges, counts}, char_stats: {the same in characters}}
+    # histogram: {edges, counts}, sampled (counted on the first 10,000 examples only), char_stats: {the same
+    # in characters, over every example}}
     token_stats: dict[str, Any] | None = None
     column_mapping: dict[str, str] | None = Field(
         default=None, description="How the file's columns were read: studio field -> the file's column (given at "
@@ -62,6 +63,7 @@ class FileTokenStats(BaseModel):
     max: int
     min: int
     histogram: dict[str, list[int]]
+    sampled: bool = False  # counted on up to 20,000 examples spread evenly over a bigger file
     max_seq_length: int | None = None
     truncated: int | None = None  # examples longer than max_seq_length tokens
     truncated_share: float | None = None  # truncated / count

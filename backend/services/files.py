@@ -99,13 +99,15 @@ def create_file(*, session: Session, settings: Settings, upload_path: Path, file
         # the extension tells the reader the container (anything else is sniffed from the bytes)
         checked = upload_path.with_name(file_id + (ext if ext in FILE_EXTENSIONS else ""))
         upload_path.rename(checked)
-        counter = tokens.TokenCounter(tokens.load_tokenizer(settings=settings, model=tokens.DEFAULT_MODEL))
+        counter = tokens.TokenCounter(tokens.load_tokenizer(settings=settings, model=tokens.DEFAULT_MODEL),
+                                      limit=tokens.UPLOAD_SAMPLE)
         try:
             summary = scan_dataset(checked, column_mapping=column_mapping, limits=data_limits(settings),
                                    on_example=counter.add)
         except DataValidationError as exc:
             raise APIError(400, describe_issues(exc), param="file", code="invalid_training_file") from exc
-        stats = {**tokens.summary(counter.flush(), tokens.DEFAULT_MODEL), "char_stats": char_stats(summary)}
+        stats = {**tokens.summary(counter.flush(), tokens.DEFAULT_MODEL, summary.num_examples),
+                 "char_stats": char_stats(summary)}
         row = File(id=file_id, filename=name, purpose=purpose, bytes=summary.num_bytes, sha256=summary.sha256,
                    file_format=summary.file_format, format=summary.format.value,
                    num_examples=summary.num_examples, status="processed", token_stats=stats,
@@ -135,10 +137,10 @@ def file_token_stats(*, settings: Settings, row: File, model: str, max_seq_lengt
     path = storage_path(settings, row)
     key = (row.sha256, str(row.column_mapping), str(tokens.tokenizer_file(settings=settings, model=model)))
     lengths = tokens.file_token_lengths(
-        key=key, tokenizer=tokenizer,
+        key=key, tokenizer=tokenizer, num_examples=row.num_examples,
         scan=lambda add: scan_dataset(path, column_mapping=row.column_mapping, limits=data_limits(settings),
                                       on_example=add))
-    out = {"file_id": row.id, **tokens.summary(lengths, model), "max_seq_length": max_seq_length,
+    out = {"file_id": row.id, **tokens.summary(lengths, model, row.num_examples), "max_seq_length": max_seq_length,
            "truncated": None, "truncated_share": None}
     if max_seq_length is not None:
         cut = tokens.truncated(lengths, max_seq_length)

@@ -327,3 +327,16 @@ def test_token_stats_count_tokens_of_the_default_base(client):
     assert client.get(f"/v1/files/{body['id']}/token_stats").json()["truncated"] is None
     error = _error(client.get(f"/v1/files/{body['id']}/token_stats", params={"model": "no/such-model"}), 400)
     assert error["param"] == "model" and "cache" in error["message"]
+
+
+def test_token_counter_samples_evenly():
+    from backend.services.tokens import TokenCounter
+
+    class Chars:  # a stand-in tokenizer: one token per character, to see which examples were counted
+        def encode_batch(self, texts, add_special_tokens=False):
+            return [type("E", (), {"ids": list(t)})() for t in texts]
+
+    counter = TokenCounter(Chars(), every=2, limit=3)
+    for n in range(1, 10):
+        counter.add({"text": "x" * n})
+    assert counter.flush() == [1, 3, 5]

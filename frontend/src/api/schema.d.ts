@@ -321,6 +321,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/files/{file_id}/token_stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get File Token Stats
+         * @description Tokens per example with a base model's tokenizer, and the share `max_seq_length` would truncate.
+         */
+        get: operations["files-get_file_token_stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/fine_tuning/jobs": {
         parameters: {
             query?: never;
@@ -990,8 +1010,17 @@ export interface components {
         FileObject: {
             /** Bytes */
             bytes: number;
+            /**
+             * Column Mapping
+             * @description How the file's columns were read: studio field -> the file's column (given at upload or detected, e.g. {"messages": "conversations"} for ShareGPT); null when the columns already had the studio's names.
+             */
+            column_mapping?: {
+                [key: string]: string;
+            } | null;
             /** Created At */
             created_at: number;
+            /** File Format */
+            file_format?: string | null;
             /** Filename */
             filename: string;
             /** Format */
@@ -1020,6 +1049,51 @@ export interface components {
             token_stats?: {
                 [key: string]: unknown;
             } | null;
+        };
+        /**
+         * FileTokenStats
+         * @description Tokens per example of a file with one base model's tokenizer, and what `max_seq_length` would cut.
+         */
+        FileTokenStats: {
+            /** Count */
+            count: number;
+            /** File Id */
+            file_id: string;
+            /** Histogram */
+            histogram: {
+                [key: string]: number[];
+            };
+            /** Max */
+            max: number;
+            /** Max Seq Length */
+            max_seq_length?: number | null;
+            /** Mean */
+            mean: number;
+            /** Min */
+            min: number;
+            /** Model */
+            model: string;
+            /**
+             * Object
+             * @default file.token_stats
+             * @constant
+             */
+            object: "file.token_stats";
+            /** P50 */
+            p50: number;
+            /** P95 */
+            p95: number;
+            /**
+             * Sampled
+             * @default false
+             */
+            sampled: boolean;
+            /** Total */
+            total: number;
+            /** Truncated */
+            truncated?: number | null;
+            /** Truncated Share */
+            truncated_share?: number | null;
         };
         /** GPU */
         GPU: {
@@ -2743,6 +2817,8 @@ export interface operations {
         requestBody: {
             content: {
                 "multipart/form-data": {
+                    /** @description JSON object: studio field -> your column, e.g. {"prompt": "question", "completion": "answer"}. Optional: common column names and ShareGPT are detected. */
+                    column_mapping?: string;
                     /**
                      * Format: binary
                      * @description JSONL, JSON, CSV or Parquet dataset.
@@ -2905,6 +2981,51 @@ export interface operations {
                     "application/jsonl": unknown;
                     "application/vnd.apache.parquet": unknown;
                     "text/csv; charset=utf-8": unknown;
+                    "text/plain; charset=utf-8": unknown;
+                };
+            };
+        };
+    };
+    "files-get_file_token_stats": {
+        parameters: {
+            query?: {
+                max_seq_length?: number | null;
+                model?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The file's id, e.g. `file-01J…`. */
+                file_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's mistake (OpenAI error envelope). */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Server error (OpenAI error envelope). */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileTokenStats"];
                 };
             };
         };

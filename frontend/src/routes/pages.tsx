@@ -21,7 +21,7 @@ export function NewJobPage() {
   return (
     <>
       <div className="page-head"><h1>New fine-tune</h1></div>
-      <JobForm initialTrainingFile={params.get("training_file") ?? ""} renderDatasetPicker={(slot) => <DatasetPicker {...slot} />} onCreated={(job) => navigate(`/jobs/${job.id}`)} />
+      <JobForm initialTrainingFile={params.get("training_file") ?? ""} initialStage={params.get("stage") ?? undefined} renderDatasetPicker={(slot) => <DatasetPicker {...slot} />} onCreated={(job) => navigate(`/jobs/${job.id}`)} />
     </>
   );
 }

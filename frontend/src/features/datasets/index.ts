@@ -3,3 +3,4 @@ export { DatasetDetail } from "./components/DatasetDetail";
 export { DatasetList } from "./components/DatasetList";
 export { DatasetPicker } from "./components/DatasetPicker";
 export { UploadDropZone } from "./components/UploadDropZone";
+export { newJobLink, stageForFormat } from "./stage";

@@ -3,8 +3,10 @@ import { ErrorBanner } from "@/components/ErrorBanner";
 import { StatusBadge } from "@/components/StatusBadge";
 import { formatBytes } from "@/lib/format";
 import { useDeleteFile, useFile } from "../api/hooks";
+import { newJobLink } from "../stage";
 import { DatasetPreview } from "./DatasetPreview";
 import { TokenHistogram } from "./TokenHistogram";
+import { describeMapping } from "./UploadDropZone";
 
 /** A validated dataset: its report, length histogram and first rows. */
 export function DatasetDetail({ id, onDeleted }: { id: string; onDeleted?: () => void }) {
@@ -18,7 +20,7 @@ export function DatasetDetail({ id, onDeleted }: { id: string; onDeleted?: () =>
       <div className="panel-head">
         <h2>{f.filename} <StatusBadge status={f.status} /></h2>
         <div className="controls">
-        <Link className="button primary small" to={`/jobs/new?training_file=${encodeURIComponent(f.id)}`}>Fine-tune on it</Link>
+        <Link className="button primary small" to={newJobLink(f)}>Fine-tune on it</Link>
         <button type="button" className="button danger small" disabled={remove.isPending}
                 onClick={() => { if (confirm(`Delete ${f.filename}?`)) remove.mutate(f.id, { onSuccess: onDeleted }); }}>
           Delete
@@ -28,6 +30,7 @@ export function DatasetDetail({ id, onDeleted }: { id: string; onDeleted?: () =>
       <p className="validated">
         Validated: <b>{f.num_examples}</b> examples in <b>{f.format}</b> format, {formatBytes(f.bytes)}.{" "}
         <span className="muted small">sha256 {f.sha256.slice(0, 16)}… · <code>{f.id}</code></span>
+        {f.column_mapping && <><br />Columns read as <b>{describeMapping(f.column_mapping)}</b>.</>}
       </p>
       <ErrorBanner error={remove.error} />
       <TokenHistogram tokenStats={f.token_stats} />

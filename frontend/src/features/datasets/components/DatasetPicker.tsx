@@ -1,5 +1,6 @@
 import { useState } from "react";
 import { useFiles } from "../api/hooks";
+import { TruncationNote } from "./TruncationNote";
 import { UploadDropZone } from "./UploadDropZone";
 
 interface Props {
@@ -10,10 +11,13 @@ interface Props {
   optional?: boolean;
   /** Formats the stage can train on; other files are listed but marked. */
   formats?: string[];
+  /** The chosen base model and max_seq_length: the picker says how many examples would be truncated. */
+  model?: string;
+  maxSeqLength?: number;
 }
 
 /** Pick an uploaded dataset, or upload one in place (it is selected once validated). */
-export function DatasetPicker({ id, label, value, onChange, optional, formats }: Props) {
+export function DatasetPicker({ id, label, value, onChange, optional, formats, model, maxSeqLength }: Props) {
   const files = useFiles();
   const [uploading, setUploading] = useState(false);
   const list = files.data?.data ?? [];
@@ -35,6 +39,7 @@ export function DatasetPicker({ id, label, value, onChange, optional, formats }:
           {uploading ? "Close upload" : "Upload new"}
         </button>
       </div>
+      {value && <TruncationNote fileId={value} model={model} maxSeqLength={maxSeqLength} />}
       {uploading && (
         <UploadDropZone compact onUploaded={(file) => { onChange(file.id); setUploading(false); }} />
       )}

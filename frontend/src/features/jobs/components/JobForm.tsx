@@ -16,6 +16,9 @@ export interface DatasetPickerSlot {
   onChange: (fileId: string) => void;
   optional?: boolean;
   formats: string[];
+  /** The chosen base and max_seq_length, for the picker's truncation note. */
+  model?: string;
+  maxSeqLength?: number;
 }
 
 interface Props {
@@ -23,15 +26,20 @@ interface Props {
   renderDatasetPicker: (slot: DatasetPickerSlot) => ReactNode;
   onCreated: (job: Job) => void;
   initialTrainingFile?: string;
+  /** The stage to open on (`?stage=` from "Fine-tune on it": dpo for preference data, pretraining for text). */
+  initialStage?: string;
 }
 
 type HyperKey = keyof FormValues["hyper"];
 type TrainingKey = keyof FormValues["training"];
 
-export function JobForm({ renderDatasetPicker, onCreated, initialTrainingFile = "" }: Props) {
+export function JobForm({ renderDatasetPicker, onCreated, initialTrainingFile = "", initialStage }: Props) {
   const models = useModels();
   const bases = useMemo(() => (models.data?.data ?? []).filter((m) => (m.kind ?? (m.parent ? "adapter" : "base")) === "base"), [models.data]);
-  const [values, setValues] = useState<FormValues>(() => ({ ...initialValues(), training_file: initialTrainingFile }));
+  const [values, setValues] = useState<FormValues>(() => ({
+    ...initialValues(), training_file: initialTrainingFile,
+    ...(STAGES.some((s) => s.value === initialStage) ? { stage: initialStage as Stage } : {}),
+  }));
   const [showAll, setShowAll] = useState(false);
   const [touched, setTouched] = useState<Set<string>>(new Set());
   const [serverError, setServerError] = useState<ApiError | Error | null>(null);
@@ -89,7 +97,7 @@ export function JobForm({ renderDatasetPicker, onCreated, initialTrainingFile = 
             )}
           </Field>
           <Field id="training_file" label="Training dataset" error={errors.training_file}>
-            {renderDatasetPicker({ id: "training_file", label: "Training dataset", value: values.training_file, onChange: (id) => setTop("training_file", id), formats })}
+            {renderDatasetPicker({ id: "training_file", label: "Training dataset", value: values.training_file, onChange: (id) => setTop("training_file", id), formats, model: values.model, maxSeqLength: Number(values.training.max_seq_length) || undefined })}
           </Field>
           <Field id="validation_file" label="Validation dataset (optional)" error={errors.validation_file} help="Adds a validation loss curve.">
             {renderDatasetPicker({ id: "validation_file", label: "Validation dataset", value: values.validation_file, onChange: (id) => setTop("validation_file", id), optional: true, formats })}
