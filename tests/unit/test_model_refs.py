@@ -46,6 +46,7 @@ def test_a_cached_hub_id_loads_from_its_snapshot_not_a_same_named_folder(tiny_mo
     assert resolved.revision == snapshot.name  # the commit, for the lineage
     model = load_model(resolved, dtype=torch.float32)
     assert model.config.hidden_size == 64
+    assert model.name_or_path == "examples/some-model"  # what an adapter records: portable, no cache path
 
 
 def test_offline_an_uncached_hub_id_fails_in_seconds(monkeypatch):

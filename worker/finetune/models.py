@@ -249,6 +249,8 @@ def load_model(
         raise ModelError(f"cannot load model {resolved.name!r}: {_first_line(exc)}") from None
     if qconfig is None and device:
         model.to(device)
+    if resolved.source == "hub":  # what PEFT writes as base_model_name_or_path: the portable hub id, not
+        model.name_or_path = model.config.name_or_path = resolved.name.partition("@")[0]  # this machine's cache
     return model
 
 
