@@ -28,12 +28,16 @@ SSE_RESPONSE = {200: {"content": {"text/event-stream": {"schema": {"type": "stri
                                      "`: keep-alive` comments; a final `event: status` when the job has ended."}}
 
 
+MAX_SEQ = 2**31 - 1  # `job_events.seq` is an INTEGER column (32 bits on PostgreSQL): no event has a larger seq
+
+
 def seq_after(job_id: str, after: str | None, param: str) -> int:
-    """The seq an `after` / `Last-Event-ID` cursor names (0 for none); 400 for another job's or a foreign id."""
+    """The seq an `after` / `Last-Event-ID` cursor names (0 for none); 400 for another job's or a foreign id,
+    and for a seq beyond any stored one (the database would overflow: a 500)."""
     if not after:
         return 0
     seq = event_seq(after)
-    if seq is None or event_id(job_id, seq) != after:
+    if seq is None or seq > MAX_SEQ or event_id(job_id, seq) != after:
         raise APIError(400, f"'{after}' is not an event id of job '{job_id}'.", param=param, code="invalid_value")
     return seq
 

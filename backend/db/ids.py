@@ -47,6 +47,6 @@ def event_id(job_id: str, seq: int) -> str:
 def event_seq(event_id_: str) -> int | None:
     """The seq encoded in an event id, or None when the id is not one of ours."""
     head, _, tail = event_id_.rpartition("-")
-    if not head.startswith("ftevent-") or not tail.isdigit():
+    if not head.startswith("ftevent-") or not (tail.isascii() and tail.isdigit()):  # int() refuses "²"
         return None
     return int(tail)

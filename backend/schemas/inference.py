@@ -48,7 +48,8 @@ class SamplingRequest(BaseModel):
     top_p: float | None = Field(default=None, gt=0, le=1, description="Nucleus sampling; default 1.")
     n: int | None = Field(default=None, description="Only 1 is supported.")
     stop: str | list[str] | None = Field(default=None, description="Up to 4 strings; the text ends before one.")
-    seed: int | None = Field(default=None, description="The same seed and parameters give the same answer.")
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1,  # OpenAI's range; the worker's torch takes it
+                             description="The same seed and parameters give the same answer (a 64-bit integer).")
     stream: bool | None = False
     stream_options: StreamOptions | None = None
 

@@ -186,3 +186,19 @@ def test_live_reconnect_resumes_after_the_last_event_id(live_server, create, wor
     lines = _collect_until(again, lambda ls: False, timeout=10)
     frames = parse_sse("\n".join(lines) + "\n\n")
     assert [f.get("id") for f in frames] == [event_id(job_id, s) for s in seqs[2:]] + [None]
+
+
+def test_a_cursor_past_any_sequence_number_is_a_400(jobs_client, create):
+    """A seq no database integer holds (SQLite raised OverflowError: a 500) or digits that are not ASCII."""
+    job_id = create()["id"]
+    body = job_id.removeprefix("ftjob-")
+    for cursor in (f"ftevent-{body}-99999999999999999999", f"ftevent-{body}-{2**63}", f"ftevent-{body}-{2**31}",
+                   f"ftevent-{body}-00²"):
+        error = error_of(jobs_client.get(f"{JOBS}/{job_id}/events", params={"after": cursor}), 400)
+        assert error["param"] == "after" and cursor in error["message"]
+        error = error_of(jobs_client.get(f"{JOBS}/{job_id}/events/stream", headers={"Last-Event-ID": cursor.encode()}), 400)
+        assert error["param"] == "Last-Event-ID"
+        error = error_of(jobs_client.get(f"{JOBS}/{job_id}/events/stream", params={"after": cursor}), 400)
+        assert error["param"] == "after"
+    largest = f"ftevent-{body}-{2**31 - 1}"  # the largest seq the INTEGER column stores: nothing after it, yet
+    assert jobs_client.get(f"{JOBS}/{job_id}/events", params={"after": largest}).json()["data"] == []

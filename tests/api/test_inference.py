@@ -93,6 +93,9 @@ DELTAS = [{"type": "delta", "text": "Hel"}, {"type": "delta", "text": "lo"}, {"t
     ({"model": "tiny-llama", "messages": HELLO, "max_tokens": 0}, "max_tokens"),
     ({"model": "tiny-llama", "messages": HELLO, "n": 2}, "n"),
     ({"model": "tiny-llama", "messages": HELLO, "stop": ["a", "b", "c", "d", "e"]}, "stop"),
+    ({"model": "tiny-llama", "messages": HELLO, "seed": 2**70}, "seed"),  # was sent on, and the worker failed
+    ({"model": "tiny-llama", "messages": HELLO, "seed": 2**63}, "seed"),
+    ({"model": "tiny-llama", "messages": HELLO, "seed": -(2**63) - 1}, "seed"),
 ])
 def test_chat_validation_is_400_naming_the_field(client, body, param):
     error = error_of(client.post("/v1/chat/completions", json=body), 400)
@@ -103,6 +106,20 @@ def test_completion_validation(client):
     assert error_of(client.post("/v1/completions", json={"model": "tiny-llama", "prompt": ["a", "b"]}), 400)["param"] == "prompt"
     assert error_of(client.post("/v1/completions", json={"model": "tiny-llama"}), 400)["param"] == "prompt"
     assert error_of(client.post("/v1/completions", json=["not", "an", "object"]), 400)["code"] == "invalid_request"
+
+
+def test_seed_takes_openais_64_bit_range_which_the_worker_accepts(client, fake_worker):
+    from worker.finetune.generate import _seeded
+
+    error = error_of(client.post("/v1/completions", json={"model": "tiny-llama", "prompt": "a", "seed": 2**70}), 400)
+    assert error["param"] == "seed" and "9223372036854775807" in error["message"]
+    for seed in (2**63 - 1, -(2**63)):
+        fake_worker([DONE])
+        response = client.post("/v1/completions", json={"model": "tiny-llama", "prompt": "a", "seed": seed})
+        assert response.status_code == 200, response.text
+        assert fake_worker.tasks[-1]["kwargs"]["params"]["seed"] == seed
+        with _seeded(seed):  # the worker's torch takes it
+            pass
 
 
 def test_unknown_model_is_404(client):
