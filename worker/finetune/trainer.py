@@ -7,9 +7,10 @@ The callbacks are the only custom part: they turn Trainer logs into metrics even
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
@@ -47,19 +48,74 @@ def label_only_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any 
 
     Prompt and padding positions (label -100) never reach `lm_head` + cross-entropy: with completion-only
     labels that skips a large share of the most expensive matmul. Same loss and gradients as the model's
-    own loss (tested); normalised by `num_items_in_batch` like transformers' loss for gradient accumulation.
+    own loss (tested), the family's head transform included (`head_logits`); normalised by
+    `num_items_in_batch` like transformers' loss for gradient accumulation.
     """
     import torch.nn.functional as F
 
     labels = inputs["labels"]
-    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    causal_lm = _causal_lm(model)
     hidden = causal_lm.get_decoder()(**{k: v for k, v in inputs.items() if k != "labels"}).last_hidden_state
     targets = labels[:, 1:]
     keep = targets != -100
-    logits = causal_lm.get_output_embeddings()(hidden[:, :-1][keep])
+    logits = head_logits(causal_lm, hidden[:, :-1][keep])
     loss = F.cross_entropy(logits.float(), targets[keep], reduction="sum")
     count = num_items_in_batch if num_items_in_batch is not None else keep.sum().clamp(min=1)
     return loss / count
+
+
+def head_logits(causal_lm: Any, hidden: Any) -> Any:
+    """`lm_head` plus what the family's forward does to its output, read from the config: Cohere's
+    `logit_scale` (x), Granite's `logits_scaling` (/), Gemma 2/3/4's `final_logit_softcapping` (tanh)."""
+    import torch
+
+    config = causal_lm.config
+    logits = causal_lm.get_output_embeddings()(hidden)
+    if getattr(config, "logit_scale", None) is not None:
+        logits = logits * config.logit_scale
+    if getattr(config, "logits_scaling", None) is not None:
+        logits = logits / config.logits_scaling
+    if getattr(config, "final_logit_softcapping", None) is not None:
+        cap = config.final_logit_softcapping
+        logits = torch.tanh(logits / cap) * cap
+    return logits
+
+
+def label_only_matches(model: Any) -> bool:
+    """Whether `label_only_loss` computes this model's own loss: its logits on a probe sequence equal the
+    forward's, and no auxiliary loss (an MoE router's) is added in the forward. Families with a head
+    transform `head_logits` does not know (e.g. Falcon-H1's `lm_head_multiplier`) fall back to the model's
+    own loss rather than train on different logits than they are evaluated and served with.
+
+    The probe runs in training mode (dropout masks made equal by one seed for both calls) because
+    bitsandbytes repacks 4-bit weights for inference when it sees an eval-mode forward on CPUs with
+    avx512_bf16, and training on repacked weights drifts from what is saved."""
+    import torch
+
+    causal_lm = _causal_lm(model)
+    if getattr(causal_lm.config, "output_router_logits", False):
+        return False
+    vocab = int(getattr(causal_lm.config.get_text_config(), "vocab_size", 0) or 2)
+    ids = (torch.arange(1, 9, device=causal_lm.device) % vocab)[None]
+    devices = [causal_lm.device] if causal_lm.device.type == "cuda" else []
+    was_training = model.training
+    model.train()  # a freshly loaded model is in eval mode
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(0)
+            expected = model(input_ids=ids).logits
+            torch.manual_seed(0)
+            got = head_logits(causal_lm, causal_lm.get_decoder()(input_ids=ids).last_hidden_state)
+    finally:
+        model.train(was_training)
+    tolerance = 1e-4 if expected.dtype == torch.float32 else 3e-2  # bf16/fp16 round differently per matmul shape
+    expected, got = expected.float(), got.float()
+    return got.shape == expected.shape and bool(
+        (got - expected).abs().max() <= tolerance * max(1.0, float(expected.abs().max())))
+
+
+def _causal_lm(model: Any) -> Any:
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 class StudioTrainer(Trainer):
@@ -223,7 +279,8 @@ def build_trainer(spec: Any, plan: Any, *, model: Any, tokenizer: Any, rows: lis
             callbacks=callbacks,
         )
         trainer.run_state = state
-        trainer.label_only_logits = spec.tuning.type in LABEL_ONLY_TYPES and hasattr(model, "get_output_embeddings")
+        trainer.label_only_logits = (spec.tuning.type in LABEL_ONLY_TYPES and hasattr(model, "get_output_embeddings")
+                                     and label_only_matches(model))
     trainer.remove_callback(PrinterCallback)  # our reporter prints; Trainer's raw log dicts would duplicate it
     return trainer, state
 
