@@ -2,9 +2,11 @@ import { useEffect, useMemo, useState, type ReactNode } from "react";
 import { ApiError, type Job, type TuningType } from "@/api/client";
 import { useModels } from "@/api/queries";
 import { ErrorBanner } from "@/components/ErrorBanner";
+import { useDebounced } from "@/lib/useDebounced";
 import { useCreateJob, useModelModules } from "../api/hooks";
 import { buildJob, fieldOfParam, initialValues, LR_SCHEDULERS, tuningDefaults, type FormValues } from "../form/jobForm";
 import { STAGES, TUNING_GROUPS, type Stage } from "../form/tuningFields";
+import { BaseModelField } from "./BaseModelField";
 import { EstimatePanel } from "./EstimatePanel";
 import { Field } from "./Field";
 import { TuningFields } from "./TuningFields";
@@ -46,11 +48,11 @@ export function JobForm({ renderDatasetPicker, onCreated, initialTrainingFile = 
   const create = useCreateJob();
 
   useEffect(() => {
-    if (!values.model && bases[0]) setValues((v) => ({ ...v, model: bases[0].id }));
-  }, [bases, values.model]);
+    if (!values.model && bases[0] && !touched.has("model")) setValues((v) => ({ ...v, model: bases[0].id }));
+  }, [bases, values.model, touched]);  // once: a user clearing the field to type a hub id keeps it empty
 
   const base = bases.find((m) => m.id === values.model);
-  const modules = useModelModules(values.model, base?.modules);
+  const modules = useModelModules(useDebounced(values.model, 400), base?.modules);  // typed ids: once typing pauses
   const check = buildJob(values);
   const forEstimate = buildJob(values, { forEstimate: true });
   const serverField = serverError instanceof ApiError ? fieldOfParam(serverError.param) : null;
@@ -87,14 +89,7 @@ export function JobForm({ renderDatasetPicker, onCreated, initialTrainingFile = 
         <section className="panel">
           <h3>Base model and data</h3>
           <Field id="model" label="Base model" error={errors.model}>
-            {models.isError ? (
-              <input id="model" type="text" value={values.model} placeholder="studio-tiny-llama or org/name" onChange={(e) => setTop("model", e.target.value)} />
-            ) : (
-              <select id="model" value={values.model} onChange={(e) => setTop("model", e.target.value)}>
-                {bases.length === 0 && <option value="">{models.isPending ? "Loading models…" : "No base models"}</option>}
-                {bases.map((m) => <option key={m.id} value={m.id}>{m.id}{m.model_type ? ` (${m.model_type})` : ""}</option>)}
-              </select>
-            )}
+            <BaseModelField id="model" value={values.model} bases={bases} invalid={!!errors.model} onChange={(m) => setTop("model", m)} />
           </Field>
           <Field id="training_file" label="Training dataset" error={errors.training_file}>
             {renderDatasetPicker({ id: "training_file", label: "Training dataset", value: values.training_file, onChange: (id) => setTop("training_file", id), formats, model: values.model, maxSeqLength: Number(values.training.max_seq_length) || undefined })}
