@@ -65,7 +65,7 @@ const OPTIONAL_NUMBERS: Record<string, { kind: "int" | "float"; min?: number; ma
   "hyper.learning_rate_multiplier": { kind: "float", above: 0, max: 100 },
   "hyper.beta": { kind: "float", above: 0, max: 10 },
   "training.learning_rate": { kind: "float", above: 0, max: 1 },
-  "training.max_steps": { kind: "int", min: 1 },
+  "training.max_steps": { kind: "int", min: 1, max: 1_000_000 },
   "training.max_seq_length": { kind: "int", min: 1, max: 1_048_576 },
   "training.warmup_ratio": { kind: "float", min: 0, below: 1 },
   seed: { kind: "int", min: 0, max: 2 ** 31 - 1 },

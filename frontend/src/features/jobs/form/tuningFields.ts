@@ -13,7 +13,7 @@ type FieldsOf<T extends TuningType> = Exclude<keyof Extract<Tuning, { type?: T }
 export type FieldSpec<T extends TuningType = TuningType> = { name: FieldsOf<T>; label: string; help?: string } & FieldKind;
 
 const r = (d: number): FieldSpec<"lora"> => ({ name: "r", label: "Rank r", kind: "int", min: 1, max: 4096, default: d, help: "Width of the low-rank update; more rank, more trainable parameters." });
-const alpha = (d: number): FieldSpec<"lora"> => ({ name: "alpha", label: "Alpha", kind: "float", above: 0, default: d, step: 1, help: "Scale of the update (alpha / r)." });
+const alpha = (d: number): FieldSpec<"lora"> => ({ name: "alpha", label: "Alpha", kind: "float", above: 0, max: 65536, default: d, step: 1, help: "Scale of the update (alpha / r)." });
 const dropout: FieldSpec<"lora"> = { name: "dropout", label: "Dropout", kind: "float", min: 0, below: 1, default: 0, step: 0.05 };
 const targets: FieldSpec<"lora"> = { name: "target_modules", label: "Target modules", kind: "modules", allowAll: true, default: "all-linear" };
 const int8: FieldSpec<"lora"> = { name: "quantization", label: "Base quantization", kind: "select", options: ["none", "int8"], default: "none" };
@@ -28,7 +28,7 @@ export const TUNING_FIELDS: { [T in TuningType]: FieldSpec<T>[] } = {
   adalora: [
     { name: "r", label: "Average rank r", kind: "int", min: 1, max: 4096, default: 8, help: "Budget the ranks are pruned down to." },
     { name: "init_r", label: "Initial rank", kind: "int", min: 1, max: 4096, default: 12 },
-    { name: "alpha", label: "Alpha", kind: "float", above: 0, default: 32 },
+    { name: "alpha", label: "Alpha", kind: "float", above: 0, max: 65536, default: 32 },
     { name: "dropout", label: "Dropout", kind: "float", min: 0, below: 1, default: 0, step: 0.05 },
     { name: "target_modules", label: "Target modules", kind: "modules", allowAll: true, default: "all-linear" },
     { name: "quantization", label: "Base quantization", kind: "select", options: ["none", "int8"], default: "none" }],
@@ -36,33 +36,33 @@ export const TUNING_FIELDS: { [T in TuningType]: FieldSpec<T>[] } = {
     { name: "target_modules", label: "Target modules", kind: "modules", allowAll: true, default: "family-default" },
     { name: "quantization", label: "Base quantization", kind: "select", options: ["none", "int8"], default: "none" }],
   prefix_tuning: [tokens as FieldSpec<"prefix_tuning">,
-    { name: "encoder_hidden_size", label: "Encoder hidden size", kind: "int", min: 1, default: 512 }],
+    { name: "encoder_hidden_size", label: "Encoder hidden size", kind: "int", min: 1, max: 16384, default: 512 }],
   p_tuning_v2: [tokens as FieldSpec<"p_tuning_v2">],
   prompt_tuning: [tokens,
     { name: "init_text", label: "Initialise from text", kind: "text", default: "", placeholder: "optional, e.g. Answer the question:" }],
   p_tuning: [tokens as FieldSpec<"p_tuning">,
-    { name: "encoder_hidden_size", label: "Encoder hidden size", kind: "int", min: 1, default: 128 },
+    { name: "encoder_hidden_size", label: "Encoder hidden size", kind: "int", min: 1, max: 16384, default: 128 },
     { name: "encoder_type", label: "Encoder", kind: "select", options: ["MLP", "LSTM"], default: "MLP" }],
   loha: [
     { name: "r", label: "Rank r", kind: "int", min: 1, max: 4096, default: 8 },
-    { name: "alpha", label: "Alpha", kind: "float", above: 0, default: 16 },
+    { name: "alpha", label: "Alpha", kind: "float", above: 0, max: 65536, default: 16 },
     { name: "rank_dropout", label: "Rank dropout", kind: "float", min: 0, below: 1, default: 0, step: 0.05 },
     { name: "module_dropout", label: "Module dropout", kind: "float", min: 0, below: 1, default: 0, step: 0.05 },
     { name: "target_modules", label: "Target modules", kind: "modules", allowAll: true, default: "all-linear" }],
   lokr: [
     { name: "r", label: "Rank r", kind: "int", min: 1, max: 4096, default: 8 },
-    { name: "alpha", label: "Alpha", kind: "float", above: 0, default: 16 },
+    { name: "alpha", label: "Alpha", kind: "float", above: 0, max: 65536, default: 16 },
     { name: "rank_dropout", label: "Rank dropout", kind: "float", min: 0, below: 1, default: 0, step: 0.05 },
     { name: "module_dropout", label: "Module dropout", kind: "float", min: 0, below: 1, default: 0, step: 0.05 },
     { name: "target_modules", label: "Target modules", kind: "modules", allowAll: true, default: "all-linear" },
     { name: "decompose_both", label: "Decompose both factors", kind: "bool", default: false }],
   adapter: [
-    { name: "bottleneck_size", label: "Bottleneck size", kind: "int", min: 1, max: 65536, default: 64 },
+    { name: "bottleneck_size", label: "Bottleneck size", kind: "int", min: 1, max: 16384, default: 64 },
     { name: "non_linearity", label: "Non-linearity", kind: "select", options: ["relu", "gelu", "silu", "tanh"], default: "gelu" },
     { name: "dropout", label: "Dropout", kind: "float", min: 0, below: 1, default: 0, step: 0.05 },
     { name: "target_modules", label: "After modules", kind: "modules", allowAll: false, default: "family-default" }],
   freeze: [
-    { name: "trainable_layers", label: "Trainable last blocks", kind: "int", min: 1, default: 2 },
+    { name: "trainable_layers", label: "Trainable last blocks", kind: "int", min: 1, max: 1024, default: 2 },
     { name: "train_embeddings", label: "Train embeddings", kind: "bool", default: false }],
   full: [],
 };
