@@ -1,7 +1,7 @@
 """Datasets: validate an upload with the training core's reader, store it under its id, list, delete.
 
 A file is kept only after `scan_dataset` accepts it (a stream: memory bounded by the dataset caps in
-the settings, whatever the file's size); the stored name is `files/<id>.<container>`, the client's
+the settings, whatever the file's size; run in a worker process, `dataset_scan`); the stored name is `files/<id>.<container>`, the client's
 filename is display metadata only. A column mapping (given or detected) is stored on the row and beside
 the file (`<stored>.columns.json`), where the worker's `read_dataset` picks it up.
 """
@@ -18,7 +18,7 @@ from backend.api.errors import APIError
 from backend.db.ids import new_id
 from backend.db.models import File
 from backend.schemas.files import FILE_PURPOSES
-from backend.services import tokens
+from backend.services import dataset_scan, tokens
 from backend.services.auth import Principal, can_see, visible
 from backend.services.pagination import newest_first
 from backend.settings import Settings
@@ -29,7 +29,6 @@ from worker.finetune.data import (
     DataValidationError,
     char_stats,
     mapping_sidecar,
-    scan_dataset,
     write_mapping_sidecar,
 )
 
@@ -99,14 +98,14 @@ def create_file(*, session: Session, settings: Settings, upload_path: Path, file
         # the extension tells the reader the container (anything else is sniffed from the bytes)
         checked = upload_path.with_name(file_id + (ext if ext in FILE_EXTENSIONS else ""))
         upload_path.rename(checked)
-        counter = tokens.TokenCounter(tokens.load_tokenizer(settings=settings, model=tokens.DEFAULT_MODEL),
-                                      limit=tokens.UPLOAD_SAMPLE)
         try:
-            summary = scan_dataset(checked, column_mapping=column_mapping, limits=data_limits(settings),
-                                   on_example=counter.add)
+            summary, lengths = dataset_scan.scan_file(
+                checked, column_mapping=column_mapping, limits=data_limits(settings),
+                tokenizer_path=tokens.tokenizer_file(settings=settings, model=tokens.DEFAULT_MODEL),
+                limit=tokens.UPLOAD_SAMPLE)
         except DataValidationError as exc:
             raise APIError(400, describe_issues(exc), param="file", code="invalid_training_file") from exc
-        stats = {**tokens.summary(counter.flush(), tokens.DEFAULT_MODEL, summary.num_examples),
+        stats = {**tokens.summary(lengths, tokens.DEFAULT_MODEL, summary.num_examples),
                  "char_stats": char_stats(summary)}
         row = File(id=file_id, filename=name, purpose=purpose, bytes=summary.num_bytes, sha256=summary.sha256,
                    file_format=summary.file_format, format=summary.format.value,
@@ -133,13 +132,13 @@ def create_file(*, session: Session, settings: Settings, upload_path: Path, file
 def file_token_stats(*, settings: Settings, row: File, model: str, max_seq_length: int | None) -> dict:
     """Token length stats of a stored file with `model`'s tokenizer (cached per file, mapping and tokenizer),
     and how many examples `max_seq_length` would truncate."""
-    tokenizer = tokens.load_tokenizer(settings=settings, model=model)
-    path = storage_path(settings, row)
-    key = (row.sha256, str(row.column_mapping), str(tokens.tokenizer_file(settings=settings, model=model)))
-    lengths = tokens.file_token_lengths(
-        key=key, tokenizer=tokenizer, num_examples=row.num_examples,
-        scan=lambda add: scan_dataset(path, column_mapping=row.column_mapping, limits=data_limits(settings),
-                                      on_example=add))
+    tokenizer_path = tokens.tokenizer_file(settings=settings, model=model)
+    tokens.tokenizer_from_file(tokenizer_path, model)  # a file it cannot read is a 400 here, not in the pool
+    key = (row.sha256, str(row.column_mapping), str(tokenizer_path))
+    lengths = tokens.cached_lengths(key, lambda: dataset_scan.scan_file(
+        storage_path(settings, row), column_mapping=row.column_mapping, limits=data_limits(settings),
+        tokenizer_path=tokenizer_path, every=-(-row.num_examples // tokens.STATS_SAMPLE),
+        limit=tokens.STATS_SAMPLE)[1])
     out = {"file_id": row.id, **tokens.summary(lengths, model, row.num_examples), "max_seq_length": max_seq_length,
            "truncated": None, "truncated_share": None}
     if max_seq_length is not None:

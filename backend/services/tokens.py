@@ -83,11 +83,11 @@ def tokenizer_file(*, settings: Settings, model: str) -> Path:
                                "name or a cached hub id.")
 
 
-def load_tokenizer(*, settings: Settings, model: str):
-    """A `tokenizers.Tokenizer` for `model`, loaded once per file."""
+def tokenizer_from_file(path: Path | str, model: str = "the model"):
+    """A `tokenizers.Tokenizer` read from `path`, once per file version in this process."""
     from tokenizers import Tokenizer
 
-    path = tokenizer_file(settings=settings, model=model)
+    path = Path(path)
     key = f"{path}:{path.stat().st_mtime_ns}"
     with _lock:
         if key not in _tokenizers:
@@ -96,6 +96,11 @@ def load_tokenizer(*, settings: Settings, model: str):
             except Exception as exc:  # noqa: BLE001 - the Rust side raises bare Exceptions for bad files
                 raise TokenizerUnavailable(f"The tokenizer of '{model}' cannot be read ({exc}).") from None
         return _tokenizers[key]
+
+
+def load_tokenizer(*, settings: Settings, model: str):
+    """A `tokenizers.Tokenizer` for `model`."""
+    return tokenizer_from_file(tokenizer_file(settings=settings, model=model), model)
 
 
 class TokenCounter:
@@ -124,17 +129,13 @@ class TokenCounter:
         return self.lengths
 
 
-def file_token_lengths(*, key: tuple, scan: Callable[[Callable[[dict], None]], object], tokenizer,
-                       num_examples: int) -> list[int]:
-    """Sorted token lengths of a stored file (up to STATS_SAMPLE examples spread evenly), computed once per
-    `key` (file hash, mapping, tokenizer)."""
+def cached_lengths(key: tuple, compute: Callable[[], list[int]]) -> list[int]:
+    """Sorted token lengths for `key` (file hash, mapping, tokenizer file), computed once while cached."""
     with _lock:
         if key in _stats_cache:
             _stats_cache.move_to_end(key)
             return _stats_cache[key]
-    counter = TokenCounter(tokenizer, every=-(-num_examples // STATS_SAMPLE), limit=STATS_SAMPLE)
-    scan(counter.add)
-    lengths = sorted(counter.flush())
+    lengths = sorted(compute())
     with _lock:
         _stats_cache[key] = lengths
         while len(_stats_cache) > STATS_CACHE_SIZE:
