@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import CurrentPrincipal, SessionDep
-from backend.api.errors import APIError
+from backend.api.errors import APIError, error_type
 from backend.api.guards import QUERY_KEY_DOC
 from backend.api.jobs import JobId, load_job
 from backend.db.ids import event_id, event_seq
@@ -20,12 +20,15 @@ from backend.db.models import Job
 from backend.db.session import Database
 from backend.schemas.jobs import TERMINAL_STATUSES, CheckpointList, JobEventList
 from backend.services import events as service
+from backend.services.auth import Principal, key_revoked
 
 router = APIRouter(prefix="/v1/fine_tuning/jobs", tags=["fine_tuning"])
+REVOKED = "key_revoked"  # what `_read` answers for a revoked key, in place of the job's status
 
 SSE_RESPONSE = {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
                       "description": "`id: <event id>`, `event: <type>`, `data: <event JSON>` per event; "
-                                     "`: keep-alive` comments; a final `event: status` when the job has ended."}}
+                                     "`: keep-alive` comments; a final `event: status` when the job has ended, or a "
+                                     "final `event: error` (OpenAI's error envelope) when the key was revoked."}}
 
 
 MAX_SEQ = 2**31 - 1  # `job_events.seq` is an INTEGER column (32 bits on PostgreSQL): no event has a larger seq
@@ -76,15 +79,19 @@ def stream_fine_tuning_events(fine_tuning_job_id: JobId, request: Request, sessi
     start = seq_after(job.id, cursor, "Last-Event-ID" if last_event_id else "after")
     settings = request.app.state.settings
     body = follow(request, request.app.state.db, job.id, start, poll=settings.sse_poll_seconds,
-                  keepalive=settings.sse_keepalive_seconds)
+                  keepalive=settings.sse_keepalive_seconds, principal=principal)
     return StreamingResponse(body, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-def _read(db: Database, job_id: str, after_seq: int) -> tuple[str | None, list]:
+def _read(db: Database, job_id: str, after_seq: int, principal: Principal) -> tuple[str | None, list]:
     """The job's status, then its events after `after_seq` (in that order: a terminal status read first
-    means every event up to it is already persisted, since the relay commits both together)."""
+    means every event up to it is already persisted, since the relay commits both together). The status is
+    `REVOKED` once the caller's key has been revoked. One short session per poll: a follower waiting for
+    events holds no pool connection."""
     with db.session() as session:
+        if key_revoked(session=session, principal=principal):
+            return REVOKED, []
         job = session.get(Job, job_id)
         if job is None:
             return None, []
@@ -99,12 +106,18 @@ def sse(event_type: str, data: str, event_id_: str | None = None) -> str:
 
 
 async def follow(request: Request, db: Database, job_id: str, after_seq: int, *, poll: float,
-                 keepalive: float) -> AsyncIterator[str]:
-    """Replay persisted events after `after_seq`, then poll for new ones until the job has ended."""
+                 keepalive: float, principal: Principal) -> AsyncIterator[str]:
+    """Replay persisted events after `after_seq`, then poll for new ones until the job has ended, or until
+    the caller's key is revoked (an `error` frame in OpenAI's envelope, then the end)."""
     loop = asyncio.get_running_loop()
     last_write = loop.time()
     while True:
-        status, events = await run_in_threadpool(_read, db, job_id, after_seq)
+        status, events = await run_in_threadpool(_read, db, job_id, after_seq, principal)
+        if status == REVOKED:
+            yield sse("error", json.dumps({"error": {
+                "message": "Invalid API key: it was revoked while this stream was open.",
+                "type": error_type(401), "param": None, "code": "invalid_api_key"}}))
+            return
         for event in events:
             # The worker's own status changes are stored events like any other; on the wire they go out as
             # `message` frames so that the only `event: status` a client sees is the final one (no id).

@@ -36,11 +36,13 @@ class KeyRefused(ValueError):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a request acts as: a user, their team (None for a team-less admin) and whether they are admin."""
+    """Who a request acts as: a user, their team (None for a team-less admin), whether they are admin, and
+    the id of the key that said so (None with auth off), so that long requests can look again."""
 
     user: str
     team: str | None = None
     is_admin: bool = False
+    key_id: str | None = None
 
     def sees(self, team: str | None) -> bool:
         """May this caller see an object that belongs to `team`?"""
@@ -118,4 +120,12 @@ def authenticate(*, session: Session, key: str) -> Principal | None:
     row = session.scalars(select(ApiKey).where(ApiKey.key_hash == hash_key(key))).first()
     if row is None or row.revoked_at is not None:
         return None
-    return Principal(user=row.user, team=row.team, is_admin=row.is_admin)
+    return Principal(user=row.user, team=row.team, is_admin=row.is_admin, key_id=row.id)
+
+
+def key_revoked(*, session: Session, principal: Principal) -> bool:
+    """Has the key `principal` authenticated with been revoked since (an open event stream asks this)?"""
+    if principal.key_id is None:
+        return False
+    row = session.get(ApiKey, principal.key_id)
+    return row is None or row.revoked_at is not None

@@ -12,8 +12,10 @@ import httpx
 
 from backend.db.ids import event_id
 from backend.services.relay import relay_once
-from tests.api.jobs_support import *  # noqa: F401,F403 (fixtures)
+from tests.api.jobs_support import *  # fixtures
 from tests.api.jobs_support import error_of
+from tests.conftest import EXAMPLES
+from tests.helpers import job
 
 JOBS = "/v1/fine_tuning/jobs"
 
@@ -202,3 +204,39 @@ def test_a_cursor_past_any_sequence_number_is_a_400(jobs_client, create):
         assert error["param"] == "after"
     largest = f"ftevent-{body}-{2**31 - 1}"  # the largest seq the INTEGER column stores: nothing after it, yet
     assert jobs_client.get(f"{JOBS}/{job_id}/events", params={"after": largest}).json()["data"] == []
+
+
+def test_revoking_a_key_ends_its_open_streams(live_server, job_settings, worker, db, redis):
+    """Team mode: a stream opened with a key ends within seconds of `studio keys revoke` (an error frame in
+    OpenAI's envelope, then the end); a stream of another, live key goes on."""
+    from backend.services import auth
+
+    settings = job_settings.model_copy(update={"auth": "on", "relay_enabled": True, "sse_poll_seconds": 0.2})
+    with db.session() as session:
+        alice_row, alice = auth.create_key(session=session, user="alice", team="a")
+        _row, carol = auth.create_key(session=session, user="carol", team="a")
+    base = live_server(settings)
+    upload = httpx.post(f"{base}/v1/files", headers={"Authorization": f"Bearer {alice}"},
+                        data={"purpose": "fine-tune"}, files={"file": ("chat.jsonl", (EXAMPLES / "chat.jsonl").read_bytes())})
+    created = httpx.post(f"{base}{JOBS}", headers={"Authorization": f"Bearer {alice}"},
+                         json=job("studio-tiny-llama", upload.json()["id"]))
+    job_id = created.json()["id"]
+    first = worker.status(job_id, "running")
+    url = f"{base}{JOBS}/{job_id}/events/stream"
+    streams = {}
+    for name, headers in (("alice", {"Authorization": f"Bearer {alice}"}), ("carol", {"Authorization": f"Bearer {carol}"})):
+        streams[name] = queue.Queue()
+        threading.Thread(target=_reader, args=(url, headers, streams[name]), daemon=True).start()
+        _collect_until(streams[name], lambda ls: f"id: {event_id(job_id, first)}" in ls)
+
+    with db.session() as session:
+        auth.revoke_key(session=session, key_id=alice_row.id)
+    revoked_at = time.time()
+    lines = _collect_until(streams["alice"], lambda ls: False, timeout=5)  # returns when the server ends it
+    took = time.time() - revoked_at
+    frames = parse_sse("\n".join(lines) + "\n\n")
+    assert frames[-1]["event"] == "error" and frames[-1]["data"]["error"]["code"] == "invalid_api_key", frames
+    assert took < 3, f"the stream ended {took:.1f} s after the revocation"
+
+    seq = worker.metrics(job_id, 1, total=2)  # the live key's stream still delivers
+    _collect_until(streams["carol"], lambda ls: f"id: {event_id(job_id, seq)}" in ls)
