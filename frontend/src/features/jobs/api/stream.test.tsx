@@ -3,39 +3,8 @@ import { act, renderHook, waitFor } from "@testing-library/react";
 import type { ReactNode } from "react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { setApiKey } from "@/api/auth";
+import { FakeEventSource } from "@/test/fakeEventSource";
 import { streamUrl, useJobStream } from "./stream";
-
-/** Just enough of EventSource: named listeners, readyState, and a way for the test to play the server. */
-class FakeEventSource {
-  static CONNECTING = 0;
-  static OPEN = 1;
-  static CLOSED = 2;
-  static opened: FakeEventSource[] = [];
-  readyState = FakeEventSource.CONNECTING;
-  onopen: (() => void) | null = null;
-  onerror: (() => void) | null = null;
-  listeners = new Map<string, ((e: MessageEvent) => void)[]>();
-  constructor(readonly url: string) {
-    FakeEventSource.opened.push(this);
-  }
-  addEventListener(type: string, fn: (e: MessageEvent) => void) {
-    this.listeners.set(type, [...(this.listeners.get(type) ?? []), fn]);
-  }
-  close() {
-    this.readyState = FakeEventSource.CLOSED;
-  }
-  open() {
-    this.readyState = FakeEventSource.OPEN;
-    this.onopen?.();
-  }
-  emit(type: string, data: unknown) {
-    for (const fn of this.listeners.get(type) ?? []) fn(new MessageEvent(type, { data: JSON.stringify(data) }));
-  }
-  fail(closed: boolean) {
-    this.readyState = closed ? FakeEventSource.CLOSED : FakeEventSource.CONNECTING;
-    this.onerror?.();
-  }
-}
 
 const metrics = (n: number, loss: number) => ({ object: "fine_tuning.job.event", id: `ftevent-job-${n}`, created_at: n, level: "info",
   message: `step ${n}`, type: "metrics", data: { step: n, total_steps: 10, train_loss: loss } });
@@ -86,7 +55,8 @@ describe("useJobStream", () => {
       second.open();
       second.emit("metrics", metrics(3, 2.5)); // a replayed event is not counted twice
       second.emit("metrics", metrics(4, 2.1));
-      second.emit("status", { status: "succeeded" });
+      second.emit("message", { ...message(5, "Job succeeded"), type: "status" }); // the worker's stored status event
+      second.emit("status", { status: "succeeded" }); // the stream's end, not an event: the log gains nothing
     });
     await waitFor(() => expect(result.current.finalStatus).toBe("succeeded"));
     expect(result.current.points.map((p) => [p.step, p.train_loss])).toEqual([[2, 3], [3, 2.5], [4, 2.1]]);

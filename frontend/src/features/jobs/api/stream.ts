@@ -69,10 +69,10 @@ export function useJobStream(jobId: string): JobStream {
         source?.close();
         if (flushTimer) clearTimeout(flushTimer);
         flush();
+        // The closing frame says how the job ended; it is not one of its events, so the log stays what REST
+        // lists (the badge and the outcome banner show the final status).
         const status = (JSON.parse((frame as MessageEvent<string>).data) as { status?: string }).status ?? null;
-        const last: JobEvent = { object: "fine_tuning.job.event", id: `${jobId}-final`, created_at: Math.floor(Date.now() / 1000),
-          level: status === "failed" ? "error" : "info", message: `Job ${status ?? "ended"}`, type: "status", data: null };
-        setState((s) => ({ ...s, connected: false, finalStatus: status, log: s.log.at(-1)?.message === last.message ? s.log : [...s.log, last] }));
+        setState((s) => ({ ...s, connected: false, finalStatus: status }));
         void client.invalidateQueries({ queryKey: jobKeys.detail(jobId) });
         void client.invalidateQueries({ queryKey: jobKeys.checkpoints(jobId) });
         void client.invalidateQueries({ queryKey: jobKeys.lists() });
