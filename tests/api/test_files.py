@@ -274,9 +274,9 @@ def test_common_column_names_are_detected_and_reported(client, row, mapping):
 
 
 def test_explicit_column_mapping_and_the_mapped_file_trains(client, settings):
-    from worker.finetune.batching import tokenize_dataset
-    from worker.finetune.data import read_dataset
     from worker.finetune.models import build_demo_tokenizer
+    from worker.finetune.spec import JobSpec
+    from worker.finetune.train import prepare_data
 
     content = _jsonl([{"q_text": f"What is {i}+{i}?", "a_text": str(2 * i)} for i in range(4)])
     refused = _error(_post(client, "odd.jsonl", content), 400)
@@ -284,12 +284,14 @@ def test_explicit_column_mapping_and_the_mapped_file_trains(client, settings):
     mapping = {"prompt": "q_text", "completion": "a_text"}
     body = _post(client, "odd.jsonl", content, column_mapping=json.dumps(mapping)).json()
     assert body["format"] == "prompt_completion" and body["column_mapping"] == mapping
-    # the worker reads the stored file by path, as worker_spec hands it over: the mapping comes along
+    # the worker gets the stored file's path (backend.services.jobs.worker_spec) and builds its dataset
+    # with prepare_data: the mapping comes along from beside the file
     stored = settings.data_dir / f"files/{body['id']}.jsonl"
-    dataset = read_dataset(stored, stage="supervised")
-    assert dataset.records[0].data == {"prompt": "What is 0+0?", "completion": "0"}
-    tokens = tokenize_dataset(dataset, build_demo_tokenizer(), max_seq_length=64)
-    assert len(tokens.examples) == 4
+    spec = JobSpec.model_validate({"model": "studio-tiny-llama", "training_file": str(stored),
+                                   "training": {"max_seq_length": 64}})
+    prepared = prepare_data(spec, build_demo_tokenizer())
+    assert prepared.train.records[0].data == {"prompt": "What is 0+0?", "completion": "0"}
+    assert len(prepared.train_tokens.examples) == 4
     client.delete(f"/v1/files/{body['id']}")
     assert list(settings.files_dir.iterdir()) == []  # the mapping beside it went too
 

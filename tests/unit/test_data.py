@@ -510,3 +510,13 @@ def test_scan_counts_without_keeping_rows(tmp_path):
         path, on_example=lambda data: seen.append(data))
     assert summary.num_examples == 3 and summary.format is DataFormat.PROMPT_COMPLETION and len(seen) == 3
     assert summary.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_sharegpt_rows_tokenize_for_training(tmp_path):
+    """Function calls and observations reach the chat template as assistant and tool turns."""
+    from worker.finetune.batching import tokenize_dataset
+    from worker.finetune.models import build_demo_tokenizer
+
+    dataset = read_dataset(write_jsonl(tmp_path / "s.jsonl", [SHAREGPT]), stage="supervised")
+    tokens = tokenize_dataset(dataset, build_demo_tokenizer(), max_seq_length=256)
+    assert len(tokens.examples) == 1 and any(label != -100 for label in tokens.examples[0]["labels"])
