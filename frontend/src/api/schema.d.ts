@@ -1991,7 +1991,7 @@ export interface operations {
                     n?: number | null;
                     /**
                      * Seed
-                     * @description The same seed and parameters give the same answer.
+                     * @description The same seed and parameters give the same answer (a 64-bit integer).
                      */
                     seed?: number | null;
                     /**
@@ -2078,7 +2078,7 @@ export interface operations {
                     prompt: string;
                     /**
                      * Seed
-                     * @description The same seed and parameters give the same answer.
+                     * @description The same seed and parameters give the same answer (a 64-bit integer).
                      */
                     seed?: number | null;
                     /**
@@ -3903,7 +3903,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description `id: <event id>`, `event: <type>`, `data: <event JSON>` per event; `: keep-alive` comments; a final `event: status` when the job has ended. */
+            /** @description `id: <event id>`, `event: <type>`, `data: <event JSON>` per event; `: keep-alive` comments; a final `event: status` when the job has ended, or a final `event: error` (OpenAI's error envelope) when the key was revoked. */
             200: {
                 headers: {
                     [name: string]: unknown;
