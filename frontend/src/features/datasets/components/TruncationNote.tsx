@@ -12,7 +12,8 @@ export function TruncationNote({ fileId, model, maxSeqLength }: { fileId: string
     <p className={(s.truncated ?? 0) > 0 ? "small" : "small muted"} style={(s.truncated ?? 0) > 0 ? { color: "var(--warn)" } : undefined}
        role="note" data-testid="truncation">
       {s.truncated ?? 0} of {s.count} examples ({share}%) are longer than {maxSeqLength} tokens with {s.model}'s
-      tokenizer and would be truncated; median {s.p50}, p95 {s.p95}, max {s.max} tokens{s.sampled ? " (sampled)" : ""}.
+      tokenizer (cut for SFT and DPO, split into pieces for continued pretraining); median {s.p50}, p95 {s.p95},
+      max {s.max} tokens{s.sampled ? " (a sample of the file)" : ""}.
     </p>
   );
 }
