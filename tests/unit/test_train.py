@@ -152,3 +152,48 @@ def test_lora_on_an_int8_base(tiny_model, chat_file, tmp_path):
     assert type(result.model.base_model.model.model.layers[0].self_attn.q_proj.base_layer).__name__ == "Linear8bitLt"
     lineage = json.loads((tmp_path / "studio.json").read_text())
     assert "load_in_8bit" in (tmp_path / "README.md").read_text() and lineage["plan"]["quantization"] == "int8"
+
+
+def diverged_events(reporter: ListReporter) -> list[dict]:
+    return [e for e in reporter.of_type("message") if e["data"].get("code") == "loss_diverged"]
+
+
+def test_a_healthy_run_has_no_divergence_warning(tiny_model, chat_file, tmp_path):
+    spec = parse_spec(job(tiny_model, chat_file, training={"max_steps": 8, "learning_rate": 3e-3}))
+    reporter = ListReporter()
+    run(spec, output_dir=tmp_path, reporter=reporter)
+    assert not diverged_events(reporter)
+    assert json.loads((tmp_path / "studio.json").read_text())["warnings"] == []
+
+
+def test_an_exploding_loss_is_flagged_in_events_and_studio_json(tiny_model, chat_file, tmp_path):
+    """A full fine-tune at learning rate 1: the loss climbs several-fold; the run still succeeds, with a word."""
+    spec = parse_spec(job(tiny_model, chat_file, tuning={"type": "full"},
+                          training={"max_steps": 8, "learning_rate": 1.0}))
+    reporter = ListReporter()
+    result = run(spec, output_dir=tmp_path, reporter=reporter)
+    curve = losses(tmp_path)
+    assert result.status == "succeeded" and max(curve) > 3 * curve[0], curve
+    [event] = diverged_events(reporter)
+    assert event["level"] == "warn" and "learning rate" in event["message"]
+    lineage = json.loads((tmp_path / "studio.json").read_text())
+    assert lineage["warnings"] == [{"code": "loss_diverged", "message": event["message"]}]
+
+
+def test_a_nan_loss_is_flagged_though_the_trainers_log_hides_it(tiny_model, chat_file, tmp_path):
+    """A base with one NaN weight in its head: every step's loss is NaN; transformers' logging filter
+    reports a finite number for such steps, so the warning must come from the steps themselves."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    with torch.no_grad():
+        model.lm_head.weight[5, 0] = float("nan")
+    folder = Path(tiny_model).parent / "tiny-llama-nan"
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tiny_model).save_pretrained(folder)
+    spec = parse_spec(job(str(folder), chat_file, training={"max_steps": 3}))
+    reporter = ListReporter()
+    run(spec, output_dir=tmp_path, reporter=reporter)
+    [event] = diverged_events(reporter)
+    assert "nan" in event["message"].lower()
+    assert json.loads((tmp_path / "studio.json").read_text())["warnings"][0]["code"] == "loss_diverged"

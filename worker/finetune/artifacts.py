@@ -83,6 +83,7 @@ def lineage(*, spec: Any, resolved: ResolvedModel, data: Any, result: Any, metho
         "libraries": library_versions(),
         "metrics": {**result.metrics, "global_step": result.global_step},
         "data": result.data,
+        "warnings": list(getattr(result, "warnings", [])),  # [{code, message}], e.g. loss_diverged
     }
 
 

@@ -77,6 +77,7 @@ class TrainResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     checkpoint: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    warnings: list[dict[str, str]] = field(default_factory=list)  # {code, message}, e.g. loss_diverged
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -285,6 +286,7 @@ def _run(spec: JobSpec, output: Path, checkpoints: Path, reporter: Reporter, sto
         trainable_params=trainable, trained_tokens=state.trained_tokens, global_step=trainer.state.global_step,
         metrics=state.summary(time.time() - started),
         data=data.train_tokens.summary() if data.train_tokens else {"num_examples": data.train.num_examples},
+        warnings=list(state.warnings),
     )
     result.model = trainer.model  # not part of to_dict(): lets callers (tests, benchmarks) use the trained model
     if state.stopped == "pause":

@@ -15,6 +15,7 @@ from typing import Any
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
 from .batching import ListDataset, PaddingCollator
+from .divergence import DivergenceWatch
 
 
 @dataclass
@@ -29,6 +30,9 @@ class RunState:
     best_valid_loss: float | None = None
     first_train_loss: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    step_loss: float = 0.0  # this optimizer step's loss so far (the sum of its micro-batches', as Trainer logs it)
+    divergence: DivergenceWatch = field(default_factory=DivergenceWatch)
+    warnings: list[dict[str, str]] = field(default_factory=list)  # {code, message}: into studio.json
 
     def summary(self, runtime: float) -> dict[str, Any]:
         return {"train_loss": self.last_train_loss, "first_train_loss": self.first_train_loss,
@@ -118,7 +122,19 @@ def _causal_lm(model: Any) -> Any:
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-class StudioTrainer(Trainer):
+class WatchedLoss:
+    """Trainer mixin: adds each micro-batch's loss to `run_state.step_loss` before transformers' logging
+    filter can replace a NaN with an average (`DivergenceCallback` reads it after the optimizer step)."""
+
+    run_state: RunState
+
+    def training_step(self, *args, **kwargs):
+        loss = super().training_step(*args, **kwargs)
+        self.run_state.step_loss += float(loss)  # Trainer syncs on this loss every step anyway (its NaN check)
+        return loss
+
+
+class StudioTrainer(WatchedLoss, Trainer):
     """Trainer that counts real (non-padding) tokens for tokens/s and, where the method allows, computes
     logits only at learned positions."""
 
@@ -207,6 +223,26 @@ class StopCallback(TrainerCallback):
         return control
 
 
+class DivergenceCallback(TrainerCallback):
+    """After each optimizer step: feed its loss to the divergence rule; the first time it trips, a warning
+    event and an entry in `warnings` (docs/training-core.md, "Divergence")."""
+
+    def __init__(self, state: RunState, emit: Callable[..., None]):
+        self.state = state
+        self.emit = emit
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.state.divergence.learning_rate = args.learning_rate
+
+    def on_step_end(self, args, state, control, **kwargs):
+        loss, self.state.step_loss = self.state.step_loss, 0.0
+        warning = self.state.divergence.observe(state.global_step, loss)
+        if warning is not None:
+            self.state.warnings.append(warning)
+            self.emit("message", warning["message"], data={"code": warning["code"], "step": state.global_step},
+                      level="warn")
+
+
 class AdaloraCallback(TrainerCallback):
     """AdaLoRA reallocates its rank budget after every optimizer step, before gradients are zeroed."""
 
@@ -255,7 +291,7 @@ def build_trainer(spec: Any, plan: Any, *, model: Any, tokenizer: Any, rows: lis
                   dpo_rows: Callable, checkpoints: Path, emit: Callable[..., None],
                   stop: Callable[[], str | None] | None) -> tuple[Trainer, RunState]:
     state = RunState()
-    callbacks: list[TrainerCallback] = [EventsCallback(state, emit)]
+    callbacks: list[TrainerCallback] = [EventsCallback(state, emit), DivergenceCallback(state, emit)]
     if stop is not None:
         callbacks.append(StopCallback(state, stop))
     if spec.tuning.type == "adalora":
@@ -290,7 +326,7 @@ def _dpo_trainer(spec, plan, model, tokenizer, data, dpo_rows, checkpoints, call
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
-    class CountingDPOTrainer(DPOTrainer):
+    class CountingDPOTrainer(WatchedLoss, DPOTrainer):
         def _prepare_inputs(self, inputs):
             if self.model.training and "attention_mask" in inputs:
                 counting.trained_tokens += int(inputs["attention_mask"].sum())
@@ -306,4 +342,5 @@ def _dpo_trainer(spec, plan, model, tokenizer, data, dpo_rows, checkpoints, call
         eval_dataset=Dataset.from_list(dpo_rows(data.valid)) if data.valid else None,
         processing_class=tokenizer, callbacks=callbacks,
     )
+    trainer.run_state = counting
     return trainer
