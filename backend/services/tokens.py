@@ -32,6 +32,7 @@ UPLOAD_SAMPLE = 10_000  # an upload counts the tokens of its first examples (~1.
 STATS_SAMPLE = 20_000  # token_stats counts this many examples spread evenly over the file
 LOCAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
+REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # a branch, tag or commit; never a path
 _tokenizers: dict[str, object] = {}
 _stats_cache: OrderedDict[tuple, list[int]] = OrderedDict()
 _lock = threading.Lock()
@@ -71,7 +72,7 @@ def tokenizer_file(*, settings: Settings, model: str) -> Path:
                 return base / model / "tokenizer.json"
         raise TokenizerUnavailable(f"No local model '{model}' with a tokenizer.json is available.")
     name, _, revision = model.partition("@")
-    if HUB_ID.fullmatch(name):
+    if HUB_ID.fullmatch(name) and (not revision or REVISION.fullmatch(revision)):
         from huggingface_hub import try_to_load_from_cache
 
         found = try_to_load_from_cache(name, "tokenizer.json", revision=revision or None)

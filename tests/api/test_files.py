@@ -342,3 +342,11 @@ def test_token_counter_samples_evenly():
     for n in range(1, 10):
         counter.add({"text": "x" * n})
     assert counter.flush() == [1, 3, 5]
+
+
+@pytest.mark.parametrize("model", ["org/name@../../../etc", "../studio-tiny-llama", "x" * 300])
+def test_token_stats_model_is_never_a_path(client, model):
+    body = _post(client, "t.jsonl", _jsonl([{"text": "hello"}])).json()
+    response = client.get(f"/v1/files/{body['id']}/token_stats", params={"model": model})
+    assert response.status_code in (400, 422), response.text
+    assert "/etc" not in response.text.replace(model, "")
