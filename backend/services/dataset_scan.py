@@ -15,6 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from worker.finetune.data import (
+    DataIssue,
     DataLimitError,
     DataLimits,
     DatasetSummary,
@@ -33,6 +34,12 @@ def _get_pool() -> ProcessPoolExecutor:
         if _pool is None:
             _pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("spawn"))
         return _pool
+
+
+def _reset_pool() -> None:
+    global _pool
+    with _lock:
+        _pool = None
 
 
 def _scan(path: str, mapping: dict[str, str] | None, limits: DataLimits, tokenizer_path: str | None,
@@ -57,13 +64,16 @@ def scan_file(path: Path, *, column_mapping: dict[str, str] | None, limits: Data
               limit: int | None = None) -> tuple[DatasetSummary, list[int]]:
     """(summary, token lengths of the sampled examples); raises DataValidationError/DataLimitError."""
     args = (str(path), column_mapping, limits, str(tokenizer_path) if tokenizer_path else None, every, limit)
-    try:
-        result = _get_pool().submit(_scan, *args).result()
-    except BrokenProcessPool:  # a worker died (killed for memory?): start a fresh pool once
-        global _pool
-        with _lock:
-            _pool = None
-        result = _get_pool().submit(_scan, *args).result()
+    result = None
+    for _attempt in range(2):
+        try:
+            result = _get_pool().submit(_scan, *args).result()
+            break
+        except BrokenProcessPool:  # a worker died (killed for memory?): a fresh pool, once
+            _reset_pool()
+    if result is None:
+        raise DataValidationError([DataIssue(None, None, (
+            "the process validating this file died twice (out of memory?); split the file or lower its row size"))])
     if result[0] == "ok":
         return result[1], result[2]
     _, limit_name, issues, total = result

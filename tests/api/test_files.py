@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -350,3 +353,27 @@ def test_token_stats_model_is_never_a_path(client, model):
     response = client.get(f"/v1/files/{body['id']}/token_stats", params={"model": model})
     assert response.status_code in (400, 422), response.text
     assert "/etc" not in response.text.replace(model, "")
+
+
+def test_upload_validation_imports_no_torch():
+    """The API and its validation processes count tokens with `tokenizers` alone."""
+    code = ("import sys, backend.services.files, backend.services.dataset_scan, backend.services.tokens\n"
+            "print([m for m in ('torch', 'transformers') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def _die(*_args):
+    """Run in a validation process: the process dies as if killed for memory."""
+    os._exit(9)
+
+
+def test_a_validator_that_dies_is_a_400_not_a_hang(client, settings, monkeypatch):
+    from backend.services import dataset_scan
+
+    monkeypatch.setattr(dataset_scan, "_scan", _die)  # pickled by name: the spawned process runs _die
+    error = _error(_post(client, "t.jsonl", _jsonl([{"text": "a"}])), 400)
+    assert "died twice" in error["message"]
+    _nothing_stored(client, settings)
+    monkeypatch.undo()
+    assert _post(client, "t.jsonl", _jsonl([{"text": "a"}])).status_code == 200  # a fresh pool serves again
