@@ -8,11 +8,28 @@ from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
 
-from backend.api import adapters, audit, estimate, events, files, health, home, inference, jobs, models
+from backend.api import (
+    adapters,
+    audit,
+    docs,
+    estimate,
+    events,
+    files,
+    health,
+    home,
+    inference,
+    jobs,
+    models,
+    workers,
+)
 from backend.api.deps import get_principal
-from backend.api import workers
 from backend.api.errors import install_error_handlers
 from backend.api.guards import BodyLimit, QueryKey, SameOriginWrites
+from backend.api.headers import SecurityHeaders
+from backend.api.hosts import AllowedHosts
+from backend.api.keyfirst import KeyFirst
+from backend.api.proxies import TrustedProxies
+from backend.api.ratelimit import RateLimit
 from backend.db.migrate import upgrade_database
 from backend.db.session import Database
 from backend.schemas.common import ErrorResponse
@@ -65,24 +82,33 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             db.dispose()
 
     app = FastAPI(title="Fine-tuning Studio", version="0.1.0", lifespan=lifespan,
-                  generate_unique_id_function=operation_id, responses=ERROR_RESPONSES)
+                  generate_unique_id_function=operation_id, responses=ERROR_RESPONSES,
+                  docs_url=None, redoc_url=None)  # served offline by api/docs.py
     app.state.settings = settings
     app.state.db = db
     app.state.queue = queue
     app.state.scheduler = scheduler
     install_error_handlers(app)
     app.include_router(home.router)
+    app.include_router(docs.router)
     app.include_router(health.router)
     for router in V1_ROUTERS:  # every /v1 route needs a key when auth is on (401 before anything else)
         app.include_router(router, dependencies=[Depends(get_principal)])
-    # Outermost last: the query key is scrubbed before anything else sees the URL.
+    # Added innermost first; a request meets them bottom-up: proxy headers (trusted proxies only), the query
+    # key scrubbed from the URL, security headers on every answer, the Host check, CORS, cross-site writes,
+    # the API key (before any body is read), the rate limit, the body size cap.
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RateLimit, limits=settings.rate_limits)
+    app.add_middleware(KeyFirst, db=db, enabled=settings.auth_enabled)
     app.add_middleware(SameOriginWrites, allowed_origins=settings.cors_origin_list)
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list,
                            allow_methods=["GET", "POST", "PUT", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"])
+    app.add_middleware(AllowedHosts, settings=settings)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(QueryKey)
+    app.add_middleware(TrustedProxies, trusted=settings.trusted_proxy_list)
     return app
 
 

@@ -26,9 +26,10 @@ app.add_typer(keys_app, name="keys")
 def _serve_api(host: str, port: int) -> None:
     import uvicorn
 
+    from backend.api.proxies import SERVER_OPTIONS
     from backend.app import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", timeout_graceful_shutdown=5, **SERVER_OPTIONS)
 
 
 def _bound_settings(host: str | None, port: int | None):

@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from limits import parse_many
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -46,6 +47,12 @@ class Settings(BaseSettings):
     max_row_bytes: int = Field(default=8 * MiB, gt=0)  # one line / row / JSON item / paragraph
     max_dataset_expansion: int = Field(default=50, gt=0)  # Parquet: decoded text at most this x the file
     cors_origins: str = ""  # comma-separated origins allowed cross-origin (default: same-origin only)
+    # HTTP front door (docs/team-mode.md): Host names served besides loopback and STUDIO_HOST ("*.x" = its
+    # subdomains; "*" = any, auth on only), proxies whose X-Forwarded-For/-Proto/-Host count (IPs, CIDRs),
+    # and requests per API key (per client address with auth off): `limits` syntax, "a/minute; b/second", or "off"
+    allowed_hosts: str = ""
+    trusted_proxies: str = ""
+    rate_limit: str = "600/minute"
     max_job_attempts: int = Field(default=3, ge=1)
     redis_prefix: str = Field(default="studio", min_length=1)  # `{prefix}:jobs:{id}:…` keys (worker's STUDIO_REDIS_PREFIX)
     broker_prefix: str | None = None  # Celery's global key prefix; must match the workers' STUDIO_BROKER_PREFIX
@@ -79,6 +86,9 @@ class Settings(BaseSettings):
             raise ValueError(f"STUDIO_AUTH=off is refused when STUDIO_HOST={self.host!r} is not a loopback "
                              "address: anyone on the network could use the studio. Set STUDIO_AUTH=on "
                              "or bind to 127.0.0.1.")
+        if "*" in self.allowed_host_list and self.auth == "off":
+            raise ValueError("STUDIO_ALLOWED_HOSTS=* is refused while STUDIO_AUTH=off: a page on any site could then "
+                             "reach the studio by DNS rebinding. Name the hosts, or turn auth on.")
         if "*" in self.cors_origin_list and self.auth == "off":
             raise ValueError("STUDIO_CORS_ORIGINS=* is refused while STUDIO_AUTH=off: any web page could then drive "
                              "the studio. Name the origins, or turn auth on.")
@@ -97,6 +107,27 @@ class Settings(BaseSettings):
     def cors_origin_list(self) -> list[str]:
         """`cors_origins` split on commas, trailing slashes dropped (`http://localhost:5173`)."""
         return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        """`allowed_hosts` split on commas, lower-case (`studio.example.com`, `*.corp.example`)."""
+        return [h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()]
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """`trusted_proxies` split on commas (addresses or networks, `10.0.0.0/8`)."""
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        parse_rate_limit(value)
+        return value
+
+    @property
+    def rate_limits(self) -> list:
+        """`rate_limit` as `limits` items ([] when "off")."""
+        return parse_rate_limit(self.rate_limit)
 
     @property
     def model_dir_list(self) -> list[Path]:
@@ -146,6 +177,17 @@ def parse_quotas(text: str) -> dict[str, int]:
             raise ValueError(f"STUDIO_TEAM_QUOTAS: {entry!r} is not `team=N` (N a whole number ≥ 0)")
         quotas[team.strip()] = int(limit)
     return quotas
+
+
+def parse_rate_limit(text: str) -> list:
+    """`"600/minute"`, `"20/second; 600/minute"` → `limits` items; `"off"` → []; raises ValueError otherwise."""
+    if text.strip().lower() == "off":
+        return []
+    try:
+        return parse_many(text)
+    except ValueError:
+        raise ValueError(f"STUDIO_RATE_LIMIT: {text!r} is not a rate like '600/minute' or '20/second; 600/minute' "
+                         "(or 'off')") from None
 
 
 @lru_cache

@@ -14,6 +14,11 @@ import pytest
 # of offline mode sets HF_HUB_OFFLINE itself). Set before anything imports huggingface_hub.
 os.environ.setdefault("HF_ENDPOINT", "http://127.0.0.1:9")
 os.environ.setdefault("HF_HUB_CACHE", tempfile.mkdtemp(prefix="studio-hf-cache-"))
+# TestClient (and schemathesis) send `Host: testserver`, which the studio refuses like any name it was not
+# given (DNS rebinding; tests/api/test_guards.py). Tests measure behaviour, not throughput: no rate limit
+# unless a test sets its own (tests/api/test_rate_limit.py; tests/e2e/test_docs_offline.py keeps the default).
+os.environ.setdefault("STUDIO_ALLOWED_HOSTS", "testserver")
+os.environ.setdefault("STUDIO_RATE_LIMIT", "off")
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "data"
 

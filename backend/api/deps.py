@@ -43,12 +43,25 @@ def unauthorized(message: str, code: str) -> APIError:
     return APIError(401, message, code=code, headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_principal(settings: SettingsDep, session: SessionDep,
+PRINCIPAL_STATE = "principal"  # scope["state"]: the caller, once `keyfirst.KeyFirst` has checked the key
+KEY_HASH_STATE = "api_key_hash"  # scope["state"]: the sha256 of that key (the rate limiter's budget name)
+
+
+def get_principal(request: Request, settings: SettingsDep, session: SessionDep,
                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
     """Who is calling: with auth off everyone is `LOCAL` (an admin); with auth on, the owner of the
-    `Authorization: Bearer` key, else 401. Every `/v1` router depends on this (see `create_app`)."""
+    `Authorization: Bearer` key, else 401. Every `/v1` router depends on this (see `create_app`); the
+    `KeyFirst` middleware has usually checked the key already, before the body was read."""
     if not settings.auth_enabled:
         return LOCAL
+    checked = request.scope.get("state", {}).get(PRINCIPAL_STATE)
+    if checked is not None:
+        return checked
+    return principal_of(session=session, credentials=credentials)
+
+
+def principal_of(*, session: Session, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    """The owner of a bearer key, or a 401 `APIError` (missing, unknown or revoked key)."""
     if credentials is None:
         raise unauthorized("Missing API key: send it as `Authorization: Bearer <key>` (`studio keys create` "
                            "makes one).", "missing_api_key")

@@ -2,10 +2,11 @@
 
 - `QueryKey`: the two GET endpoints a browser opens without `fetch` — a job's event stream (EventSource
   cannot set headers) and an adapter download (a plain link) — may carry the API key as `?api_key=`. It
-  is moved into an `Authorization: Bearer` header and removed from the query string before anything
-  (routes, the access log) sees the URL. Everywhere else a query `api_key` is ignored.
-- `SameOriginWrites`: a browser's cross-site POST/PUT/PATCH/DELETE (its `Origin` names another host) is
-  refused with 403 unless that origin is in `STUDIO_CORS_ORIGINS`. A page on another site cannot then
+  is moved into an `Authorization: Bearer` header there. On every path it is removed from the query
+  string before anything (routes, the access log) sees the URL, elsewhere it is ignored, and a request that
+  carried one is never answered with a redirect (404 instead), so it cannot reach a `Location` header.
+- `SameOriginWrites`: a browser's cross-site POST/PUT/PATCH/DELETE (its `Origin` names another scheme,
+  host or port) is refused with 403 unless that origin is in `STUDIO_CORS_ORIGINS`. A page on another site cannot then
   make a logged-in dashboard, or a studio on 127.0.0.1 with auth off, upload or cancel anything.
   Requests without `Origin` (curl, SDKs) are not affected.
 
@@ -36,59 +37,95 @@ QUERY_KEY_DOC = {"parameters": [{
     "description": "The API key, for clients that cannot set `Authorization` (EventSource, a link). Removed from "
                    "the URL before it is logged."}]}
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+FORWARDED_BY_PROXY = "forwarded_by_trusted_proxy"  # scope["state"] flag set by proxies.TrustedProxies
 
 
 class QueryKey:
-    """`?api_key=` → `Authorization: Bearer`, on `QUERY_KEY_PATHS` only (and always scrubbed there)."""
+    """`?api_key=` → `Authorization: Bearer` on `QUERY_KEY_PATHS`; scrubbed from every URL; never redirected."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and scope.get("query_string") \
-                and any(p.fullmatch(scope["path"]) for p in QUERY_KEY_PATHS):
-            pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-            keys = [v for k, v in pairs if k == QUERY_KEY_PARAM]
-            if keys:
-                # In place: uvicorn's access log reads this same scope dict after the response.
-                scope["query_string"] = urlencode([(k, v) for k, v in pairs if k != QUERY_KEY_PARAM]).encode("ascii")
-                headers = [(k, v) for k, v in scope["headers"]]
-                if not any(k == b"authorization" for k, _ in headers) and keys[-1]:
-                    # keys are ASCII; anything else still travels (as UTF-8) and is refused as an invalid key
-                    headers.append((b"authorization", f"Bearer {keys[-1]}".encode("utf-8")))
-                scope["headers"] = headers
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or QUERY_KEY_PARAM.encode() not in scope.get("query_string", b""):
+            await self.app(scope, receive, send)
+            return
+        pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        keys = [v for k, v in pairs if k == QUERY_KEY_PARAM]
+        if not keys:
+            await self.app(scope, receive, send)
+            return
+        # In place, on every path: uvicorn's access log reads this same scope dict after the response.
+        scope["query_string"] = urlencode([(k, v) for k, v in pairs if k != QUERY_KEY_PARAM]).encode("ascii")
+        if scope["method"] in ("GET", "HEAD") and any(p.fullmatch(scope["path"]) for p in QUERY_KEY_PATHS):
+            headers = list(scope["headers"])
+            if not any(k == b"authorization" for k, _ in headers) and keys[-1]:
+                # keys are ASCII; anything else still travels (as UTF-8) and is refused as an invalid key
+                headers.append((b"authorization", f"Bearer {keys[-1]}".encode()))
+            scope["headers"] = headers
+        await self.app(scope, receive, _no_redirect(scope, receive, send))
 
 
-def _authority(url: str) -> str:
-    """`host[:port]` of a URL or of `//host:port`, lower-case, without the default ports 80 and 443."""
+def _no_redirect(scope: Scope, receive: Receive, send: Send) -> Send:
+    """A `send` that turns a redirect (Starlette's trailing-slash one) into a 404: a URL that carried a key
+    is never echoed into a `Location`, whose host comes from the request."""
+    replaced = False
+
+    async def guarded(message: Message) -> None:
+        nonlocal replaced
+        if message["type"] == "http.response.start" and 300 <= message["status"] < 400:
+            replaced = True
+            response = error_response(404, f"Invalid URL ({scope['method']} {scope['path']}): a URL that carries "
+                                           f"{QUERY_KEY_PARAM} is never redirected; use the exact path (no trailing "
+                                           "slash), or send the key as `Authorization: Bearer`.", code="unknown_url")
+            await response(scope, receive, send)
+        elif not replaced:
+            await send(message)
+
+    return guarded
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(scheme: str, authority: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an origin, the default port filled in; None when malformed."""
     try:
-        parts = urlsplit(url)
-        port = parts.port
+        parts = urlsplit(f"//{authority}")
+        port = parts.port or DEFAULT_PORTS.get(scheme)
     except ValueError:
-        return ""
-    host = (parts.hostname or "").lower()
-    return host if port in (None, 80, 443) else f"{host}:{port}"
+        return None
+    return (scheme, (parts.hostname or "").lower(), port) if parts.hostname else None
+
+
+def _origin_of_url(url: str) -> tuple[str, str, int] | None:
+    scheme, _, rest = url.partition("://")
+    return _origin(scheme.lower(), rest.split("/", 1)[0]) if rest else None
 
 
 class SameOriginWrites:
-    """403 for a browser write whose `Origin` is neither this host nor an allowed CORS origin."""
+    """403 for a browser write whose `Origin` (scheme, host and port) is neither this studio's own nor an
+    allowed CORS origin. Its own: the request's scheme and `Host`, plus `X-Forwarded-Host` when a trusted
+    proxy sent it (`proxies.TrustedProxies`, which also sets the scheme from `X-Forwarded-Proto`)."""
 
     def __init__(self, app: ASGIApp, allowed_origins: list[str]):
         self.app = app
         self.allowed = {o.rstrip("/") for o in allowed_origins}
 
-    def _allowed(self, origin: str, headers: Headers) -> bool:
+    def _allowed(self, origin: str, scope: Scope) -> bool:
         if origin.rstrip("/") in self.allowed or "*" in self.allowed:
             return True
-        own = {_authority(f"//{headers.get(name, '').strip()}") for name in ("host", "x-forwarded-host")}
-        return _authority(origin) in own - {""}
+        headers = Headers(scope=scope)
+        names = [headers.get("host", "")]
+        if scope.get("state", {}).get(FORWARDED_BY_PROXY):
+            names.append(headers.get("x-forwarded-host", "").split(",")[0])
+        own = {_origin(scope.get("scheme", "http"), name.strip()) for name in names} - {None}
+        return _origin_of_url(origin.strip()) in own
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in UNSAFE_METHODS:
-            headers = Headers(scope=scope)
-            origin = headers.get("origin")
-            if origin is not None and not self._allowed(origin, headers):
+            origin = Headers(scope=scope).get("origin")
+            if origin is not None and not self._allowed(origin, scope):
                 response = error_response(403, f"Cross-origin request from {origin} refused: only this studio's own "
                                                "pages (or origins in STUDIO_CORS_ORIGINS) may change it.",
                                           code="cross_origin_refused")
