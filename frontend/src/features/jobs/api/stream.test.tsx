@@ -65,6 +65,24 @@ describe("useJobStream", () => {
     expect(result.current.reconnects).toBe(1);
   });
 
+  it("stops for good when the server ends the stream because the key was revoked", async () => {
+    const { result } = renderHook(() => useJobStream("ftjob-1"), { wrapper });
+    const source = FakeEventSource.opened[0];
+    act(() => {
+      source.open();
+      source.emit("message", message(1, "Job running"));
+      // the server's last frame; a browser also calls onerror for it, then sees the connection close
+      source.emit("error", { error: { message: "Invalid API key: it was revoked while this stream was open.",
+        type: "authentication_error", param: null, code: "invalid_api_key" } });
+      source.fail(true);
+    });
+    await act(() => vi.advanceTimersByTimeAsync(10_000));
+    expect(FakeEventSource.opened).toHaveLength(1); // not reopened with a key that is refused
+    expect(source.readyState).toBe(FakeEventSource.CLOSED);
+    expect(result.current.connected).toBe(false);
+    expect(result.current.error).toMatch(/revoked/);
+  });
+
   it("sends the stored API key as ?api_key= (EventSource cannot set headers)", () => {
     expect(streamUrl("ftjob-1", "ftevent-9")).toBe("/v1/fine_tuning/jobs/ftjob-1/events/stream?after=ftevent-9");
     setApiKey("sk-studio-k");

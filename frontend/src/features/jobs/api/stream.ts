@@ -14,9 +14,11 @@ export interface JobStream {
   connected: boolean;
   finalStatus: string | null;
   reconnects: number;
+  /** Why the server ended the stream early (e.g. the API key was revoked); it is not reopened. */
+  error: string | null;
 }
 
-const EMPTY: JobStream = { points: [], log: [], connected: false, finalStatus: null, reconnects: 0 };
+const EMPTY: JobStream = { points: [], log: [], connected: false, finalStatus: null, reconnects: 0, error: null };
 const FRAME_TYPES = ["message", "metrics", "checkpoint"];
 const FLUSH_MS = 100;
 const RETRY_MS = 2000;
@@ -76,6 +78,16 @@ export function useJobStream(jobId: string): JobStream {
         void client.invalidateQueries({ queryKey: jobKeys.detail(jobId) });
         void client.invalidateQueries({ queryKey: jobKeys.checkpoints(jobId) });
         void client.invalidateQueries({ queryKey: jobKeys.lists() });
+      });
+      // The server's `event: error` frame (OpenAI's envelope): the key was revoked. Browsers deliver it to
+      // onerror too, so this listener goes first and marks the stream finished: no reopening with that key.
+      source.addEventListener("error", (frame) => {
+        const data = (frame as MessageEvent<string>).data;
+        if (!data) return; // a connection error, handled below
+        finished = true;
+        source?.close();
+        const message = (JSON.parse(data) as { error?: { message?: string } }).error?.message ?? "The stream was ended.";
+        setState((s) => ({ ...s, connected: false, error: message }));
       });
       source.onerror = () => {
         setState((s) => ({ ...s, connected: false }));

@@ -63,7 +63,7 @@ export function JobDetail({ id }: { id: string }) {
         <ProgressBar step={Math.max(j.progress.step, stream.points.at(-1)?.step ?? 0)} total={j.progress.total_steps ?? stream.points.at(-1)?.total_steps}
                      etaSeconds={j.progress.eta_seconds} />
         <span className={`stream-state ${stream.connected ? "on" : ""}`} title="Live event stream">
-          {stream.connected ? "● live" : live ? "○ reconnecting…" : "○ stream closed"}
+          {stream.connected ? "● live" : stream.error ? `○ stream ended: ${stream.error}` : live ? "○ reconnecting…" : "○ stream closed"}
         </span>
       </div>
       <JobCharts points={stream.points} waiting={waitingText(j)} />
