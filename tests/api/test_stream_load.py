@@ -1,5 +1,6 @@
 """Open event streams and chats waiting on a model hold no database connection: with 50 SSE streams and
-20 chats (no inference worker has answered yet) open on one team's key, another team's GETs stay fast.
+20 chats and completions, whole and streamed (no inference worker has answered yet), open on one team's key,
+another team's GETs stay fast.
 
 Before, each open stream and each waiting chat kept its request's SQLAlchemy session, and so a pool
 connection, for its whole life: 15 of them (pool 5 + overflow 10) left every other request waiting ~30 s
@@ -55,11 +56,16 @@ def _follow(url: str, headers: dict, opened: Opened) -> None:
         opened.opened(-1)
 
 
-def _chat(url: str, headers: dict, results: list) -> None:
-    body = {"model": "my-llama", "messages": [{"role": "user", "content": "Hi"}]}
+def _chat(base: str, headers: dict, results: list, i: int) -> None:
+    """Chat and completion, whole and streamed, in turn."""
+    path, body = (("/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}]}) if i % 4 < 2 else
+                  ("/v1/completions", {"prompt": "Once"}))
+    body |= {"model": "my-llama", "stream": i % 2 == 1}
     try:
-        results.append(httpx.post(url, json=body, headers=headers, timeout=60.0).status_code)
-    except httpx.HTTPError as exc:
+        response = httpx.post(f"{base}{path}", json=body, headers=headers, timeout=60.0)
+        assert not body["stream"] or response.text.endswith("data: [DONE]\n\n"), response.text
+        results.append(response.status_code)
+    except (httpx.HTTPError, AssertionError) as exc:
         results.append(repr(exc))
 
 
@@ -93,9 +99,8 @@ def test_open_streams_and_waiting_chats_leave_other_teams_fast(team_server, redi
     for _ in range(STREAMS):
         threads.append(threading.Thread(target=_follow, args=(f"{base}{JOBS}/{job_id}/events/stream", alice,
                                                               opened), daemon=True))
-    for _ in range(CHATS):
-        threads.append(threading.Thread(target=_chat, args=(f"{base}/v1/chat/completions", alice, chats),
-                                        daemon=True))
+    for i in range(CHATS):
+        threads.append(threading.Thread(target=_chat, args=(base, alice, chats, i), daemon=True))
     for thread in threads:
         thread.start()
     deadline = time.time() + 60
