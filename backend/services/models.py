@@ -105,10 +105,13 @@ def list_base_models(*, settings: Settings) -> list[BaseModelInfo]:
 
 
 def find_base_model(*, settings: Settings, ref: str) -> BaseModelInfo | None:
-    """A listed base by name, or a well-formed hub id (checked by the worker that loads it); None otherwise."""
+    """A base model chat may use: the demo, a local model folder, or a hub id — cached, or left to the worker
+    to download when the hub is online (offline, an uncached one is None at once); None otherwise."""
     try:
         parsed = parse_model_ref(ref)
         if parsed.kind == "hub":
+            if hub_offline():
+                return lookup_base_model(settings=settings, ref=ref, fetch=False)
             return BaseModelInfo(id=parsed.text, ref=parsed.text, owned_by="hub")
         if parsed.kind == "local" and DEMO_FOLDER.fullmatch(parsed.name):
             return None

@@ -92,3 +92,11 @@ def test_estimates_take_a_folder_with_config_json_alone(jobs_client, chat_file_i
     assert error["param"] == "tuning.bottleneck_size" and "8192" in error["message"], error
     refused = error_of(jobs_client.post(JOBS, json=job("plan-70b", chat_file_id)), 400)
     assert "no .safetensors weights" in refused["message"]
+
+
+def test_offline_chat_with_an_uncached_hub_id_is_404_at_once(jobs_client, monkeypatch):
+    """No inference worker is asked (none runs here): the API's cache lookup answers."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    chat = {"model": "acme/never-downloaded", "messages": [{"role": "user", "content": "hi"}]}
+    error = error_of(jobs_client.post("/v1/chat/completions", json=chat), 404)
+    assert error["code"] == "model_not_found" and error["param"] == "model"

@@ -114,3 +114,28 @@ def test_prompt_longer_than_the_context_is_400(http):
     response = http.post("/v1/completions", json={"model": "tiny-llama", "prompt": "word " * 600, "max_tokens": 2})
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "context_length_exceeded"
+
+
+@pytest.fixture
+def relative_model(tiny_model):
+    """A real model folder at `examples/<name>` relative to the worker's working directory (the repo)."""
+    import shutil
+    import uuid
+
+    from tests.integration.stack import REPO
+
+    name = f"tmp-model-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(tiny_model, REPO / "examples" / name)
+    try:
+        yield f"examples/{name}"
+    finally:
+        shutil.rmtree(REPO / "examples" / name, ignore_errors=True)
+
+
+@pytest.mark.parametrize("suffix", ["@main", ""])
+def test_chat_never_loads_a_relative_folder(http, relative_model, suffix):
+    """Issue 9: `examples/x@main` was taken as a hub id and transformers loaded the relative folder (200)."""
+    response = http.post("/v1/chat/completions", json={**CHAT, "model": relative_model + suffix})
+    assert response.status_code != 200 and response.status_code < 600, response.text
+    error = response.json()["error"]
+    assert "cache" in error["message"] and "Traceback" not in error["message"], error
