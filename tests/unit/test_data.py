@@ -172,6 +172,15 @@ def test_truncated_json_line(tmp_path):
     assert str(issue).startswith("line 3: invalid JSON (Expecting ',' delimiter")
 
 
+
+def test_unterminated_string_names_its_column_once(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps(PC) + "\n" + '{"prompt": "a", "completion": "b}\n')
+    issue = first_issue(path)
+    assert issue.line == 2
+    assert "invalid JSON (Unterminated string starting at column 31)" in issue.message, issue.message
+    assert "at at" not in issue.message
+
 def test_unknown_role(tmp_path):
     bad = {"messages": [{"role": "user", "content": "Hi"}, {"role": "bot", "content": "Hello"}]}
     with pytest.raises(DataValidationError) as info:

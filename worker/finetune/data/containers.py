@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-from .errors import DataLimitError, Issues
+from .errors import DataLimitError, Issues, json_error_text
 from .limits import DataLimits
 
 EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
@@ -73,7 +73,7 @@ def iter_jsonl(fh: BinaryIO, issues: Issues, limits: DataLimits) -> Iterator[tup
         try:
             yield number, json.loads(line)
         except json.JSONDecodeError as e:
-            issues.add(number, None, f"invalid JSON ({e.msg} at column {e.colno})")
+            issues.add(number, None, f"invalid JSON ({json_error_text(e)})")
             last_error = number
         except RecursionError:
             issues.add(number, None, "JSON is nested too deeply")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 
@@ -58,3 +59,9 @@ class Issues:
     def raise_if_any(self) -> None:
         if self.items:
             raise DataValidationError(self.items, self.total)
+
+
+def json_error_text(e: json.JSONDecodeError) -> str:
+    """`e.msg` at its column: Python's "Unterminated string starting at" already ends with "at"."""
+    where = f"column {e.colno}" if e.msg.endswith(" at") else f"at column {e.colno}"
+    return f"{e.msg} {where}"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import containers
-from .errors import DataIssue, DataLimitError, DataValidationError, Issues
+from .errors import DataIssue, DataLimitError, DataValidationError, Issues, json_error_text
 from .formats import (
     STAGE_FORMATS,
     STAGE_NEEDS,
@@ -138,7 +138,7 @@ def _decode_csv_json(row: dict, r: Row) -> dict | None:
             try:
                 row[key] = json.loads(row[key])
             except json.JSONDecodeError as e:
-                r.fail(r.names.get(key, key), f"column holds invalid JSON ({e.msg} at column {e.colno})")
+                r.fail(r.names.get(key, key), f"column holds invalid JSON ({json_error_text(e)})")
                 return None
             except RecursionError:
                 r.fail(r.names.get(key, key), "column holds JSON nested too deeply")

@@ -10,7 +10,7 @@ import { parseIssues, ValidationReport } from "./ValidationReport";
 
 // Messages exactly as the backend words them (backend/services/files.py describe_issues).
 const TWO_ISSUES = "Invalid training file: line 2, field 'messages[1].role': unknown role 'bot'; expected one of system, user, assistant, tool; line 2, field 'messages': missing assistant turn: the last message must be from the assistant.";
-const TRUNCATED = "Invalid training file: line 3: invalid JSON (Unterminated string starting at at column 43).";
+const TRUNCATED = "Invalid training file: line 3: invalid JSON (Unterminated string starting at column 43).";
 const MORE = "Invalid training file: row 4, field 'text': must be a string; row 9, field 'text': must be a string (and 12 more problems).";
 
 const rows = (table: HTMLElement) => within(table).getAllByRole("row").slice(1)
@@ -25,7 +25,7 @@ describe("the dataset validation report", () => {
       { unit: "line", line: 2, field: "messages", problem: "missing assistant turn: the last message must be from the assistant" },
     ]);
     expect(parseIssues(TRUNCATED).issues).toEqual([
-      { unit: "line", line: 3, field: null, problem: "invalid JSON (Unterminated string starting at at column 43)" },
+      { unit: "line", line: 3, field: null, problem: "invalid JSON (Unterminated string starting at column 43)" },
     ]);
     const more = parseIssues(MORE);
     expect(more.issues.map((i) => [i.unit, i.line])).toEqual([["row", 4], ["row", 9]]);
