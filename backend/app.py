@@ -33,10 +33,10 @@ from backend.api.ratelimit import RateLimit
 from backend.db.migrate import upgrade_database
 from backend.db.session import Database
 from backend.schemas.common import ErrorResponse
-from backend.services import registry
 from backend.services.queue import JobQueue
 from backend.services.relay import Relay
 from backend.services.scheduler import Scheduler
+from backend.services.verifier import VersionVerifier
 from backend.settings import Settings, get_settings
 
 ERROR_RESPONSES = {"4XX": {"model": ErrorResponse, "description": "The caller's mistake (OpenAI error envelope)."},
@@ -60,11 +60,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     async def lifespan(_app: FastAPI):
         if migrate:
             upgrade_database(settings.database_url)
-        relay = None
+        relay = verifier = None
         if settings.relay_enabled:
+            verifier = VersionVerifier(db=db, settings=settings)  # hashes artifacts off the relay's thread
+            verifier.start()
             relay = Relay(db=db, redis=queue.redis, prefix=settings.redis_prefix,
                           interval=settings.relay_interval_seconds, data_dir=settings.data_dir,
-                          after_apply=lambda session: registry.finalize_pending(session=session, settings=settings),
+                          after_apply=verifier.poke,
                           max_attempts=settings.max_job_attempts)
             relay.start()
         _app.state.relay = relay  # SSE followers wait on it instead of polling the database
@@ -78,6 +80,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                 await scheduler.stop()
             if relay is not None:
                 await relay.stop()
+            if verifier is not None:
+                verifier.stop()
             queue.close()
             db.dispose()
 

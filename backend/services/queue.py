@@ -199,14 +199,24 @@ def send_merge(queue: JobQueue, *, version_id: str, base: str, adapter_dir: str,
         raise QueueUnavailable(str(exc)) from exc
 
 
-def merge_state(queue: JobQueue, version_id: str) -> dict[str, Any] | None:
-    """What the merge task last reported (`worker.tasks.merge_key`), or None."""
-    import json
+MERGE_STATE_TTL_SECONDS = 7 * 24 * 3600  # as worker.tasks.MERGE_TTL_SECONDS
 
+
+def set_merge_state(queue: JobQueue, version_id: str, state: dict[str, Any]) -> None:
+    """Record a merge before its task is sent: a record that later disappears means Redis lost the merge."""
+    try:
+        queue.redis.set(f"{queue.prefix}:merges:{version_id}", json.dumps(state), ex=MERGE_STATE_TTL_SECONDS)
+    except redis.RedisError as exc:
+        raise QueueUnavailable(str(exc)) from exc
+
+
+def merge_state(queue: JobQueue, version_id: str) -> dict[str, Any] | None:
+    """What the merge task last reported (`worker.tasks.merge_key`), or None when there is no record.
+    Raises QueueUnavailable when Redis does not answer (no record and no answer are not the same)."""
     try:
         raw = queue.redis.get(f"{queue.prefix}:merges:{version_id}")
-    except redis.RedisError:
-        return None
+    except redis.RedisError as exc:
+        raise QueueUnavailable(str(exc)) from exc
     try:
         return json.loads(raw) if raw else None
     except ValueError:

@@ -21,8 +21,16 @@ from sqlalchemy.orm import Session
 
 from backend.api.errors import APIError, not_found
 from backend.db.ids import new_id
-from backend.db.models import Adapter, AdapterAlias, AdapterVersion, AliasEvent, Job, now
+from backend.db.models import (
+    Adapter,
+    AdapterAlias,
+    AdapterVersion,
+    AliasEvent,
+    Job,
+    now,
+)
 from backend.services.auth import Principal, can_see, visible
+from backend.services.lineage_view import public_lineage
 from backend.services.models import find_base_model
 from backend.settings import Settings
 
@@ -109,29 +117,44 @@ def finalize_pending(*, session: Session, settings: Settings) -> int:
 
 def finalize_version(*, session: Session, settings: Settings, version: AdapterVersion) -> None:
     """pending → ready (files match the lineage's hashes) or failed (the reason in `error`)."""
-    folder = absolute(settings, version.path)
+    apply_check(session=session, version=version, check=check_artifact(settings, version.path))
+
+
+@dataclass
+class ArtifactCheck:
+    """What reading an artifact folder found; computed with no database session (hashing may take minutes)."""
+
+    lineage: dict[str, Any] | None = None
+    flags: dict[str, Any] | None = None
+    error: dict[str, str] | None = None
+
+
+def check_artifact(settings: Settings, path: str) -> ArtifactCheck:
+    """Read the folder's `studio.json` and hash every file it lists (slow for a big full model: callers run
+    this off the relay and outside any session)."""
+    folder = absolute(settings, path)
     try:
         lineage = json.loads((folder / LINEAGE_FILE).read_text(encoding="utf-8"))
         mismatched = [rel for rel, digest in (lineage.get("files") or {}).items()
                       if not _same_file(folder / rel, digest)]
     except (OSError, ValueError, AttributeError) as exc:
-        version.status = "failed"
-        version.error = {"code": "artifact_missing", "message": f"The artifact's {LINEAGE_FILE} is unreadable: {exc}"}
-        return
+        return ArtifactCheck(error={"code": "artifact_missing",
+                                    "message": f"The artifact's {LINEAGE_FILE} is unreadable: {exc}"})
     if mismatched:
-        version.status = "failed"
-        version.error = {"code": "artifact_corrupt",
-                         "message": f"Files differ from their recorded sha256: {', '.join(mismatched[:5])}"}
+        return ArtifactCheck(error={"code": "artifact_corrupt",
+                                    "message": f"Files differ from their recorded sha256: {', '.join(mismatched[:5])}"})
+    return ArtifactCheck(lineage=lineage, flags=serving_flags(folder, lineage, settings.max_lora_rank))
+
+
+def apply_check(*, session: Session, version: AdapterVersion, check: ArtifactCheck) -> None:
+    """Settle a pending version with a check's outcome (the caller commits)."""
+    if check.error is not None:
+        version.status, version.error = "failed", check.error
         return
     job = session.get(Job, version.job_id) if version.job_id else None
-    lineage["job_id"] = version.job_id
-    if job is not None:
-        ids = {"training": job.training_file, "validation": job.validation_file}
-        for dataset in lineage.get("datasets") or []:
-            dataset["file_id"] = ids.get(dataset.get("role"))
-    version.lineage = lineage
-    version.artifact = (lineage.get("method") or {}).get("artifact")
-    version.flags = serving_flags(folder, lineage, settings.max_lora_rank)
+    version.lineage = public_lineage(check.lineage or {}, job=job, model=version_ref(version))
+    version.artifact = (version.lineage.get("method") or {}).get("artifact")
+    version.flags = check.flags
     version.status, version.error = "ready", None
 
 

@@ -75,9 +75,10 @@ def start_merge(*, session: Session, settings: Settings, queue: JobQueue, row: A
         raise APIError(400, f"'{version_ref(row)}' ({row.method}) cannot be merged into its base: prompt-based "
                             "methods and bottleneck adapters add modules instead of changing weights.",
                        param="version", code="not_mergeable")
-    if row.merge_status in MERGE_ACTIVE:
+    if sync_merge(session=session, queue=queue, row=row).merge_status in MERGE_ACTIVE:
         return row
     output = merged_dir(settings, row)
+    queue_calls.set_merge_state(queue, row.id, {"status": "queued", "error": None, "path": str(output)})
     queue_calls.send_merge(queue, version_id=row.id, base=row.base_model,
                            adapter_dir=str(absolute(settings, row.path)), output_dir=str(output))
     row.merge_status, row.merge_error, row.merge_path = "queued", None, str(output)
@@ -86,11 +87,23 @@ def start_merge(*, session: Session, settings: Settings, queue: JobQueue, row: A
 
 
 def sync_merge(*, session: Session, queue: JobQueue, row: AdapterVersion) -> AdapterVersion:
-    """Fold the merge task's last report into the row (workers never write the database)."""
+    """Fold the merge task's last report into the row (workers never write the database).
+
+    The API records every merge in Redis before sending it, so an active merge with no record was lost
+    (Redis restarted empty, or the record expired): it ends `failed` with `merge_lost`, and a new request
+    is accepted. With Redis unreachable nothing is concluded."""
     if row.merge_status not in MERGE_ACTIVE:
         return row
-    state = queue_calls.merge_state(queue, row.id)
-    if state and state.get("status") in ("running", "succeeded", "failed") and state["status"] != row.merge_status:
+    try:
+        state = queue_calls.merge_state(queue, row.id)
+    except queue_calls.QueueUnavailable:
+        return row
+    if state is None:
+        row.merge_status = "failed"
+        row.merge_error = {"code": "merge_lost", "message": "The merge's progress was lost (its queue restarted "
+                           "empty or its record expired); request the merge again."}
+        session.commit()
+    elif state.get("status") in ("running", "succeeded", "failed") and state["status"] != row.merge_status:
         row.merge_status = state["status"]
         row.merge_error = state.get("error")
         session.commit()

@@ -231,3 +231,31 @@ def test_merge_refuses_what_cannot_merge(jobs_client, succeed, lora_artifact, tm
     assert jobs_client.post(f"{ADAPTERS}/soft/versions/5/merge").status_code == 404
     merged = jobs_client.get(f"{ADAPTERS}/soft/versions/1/download", params={"artifact": "merged"})
     assert merged.status_code == 400 and merged.json()["error"]["code"] == "merge_not_ready"
+
+
+@pytest.mark.parametrize("lost", ["flushed", "expired_while_running"])
+def test_a_merge_whose_redis_state_is_lost_fails_and_can_be_requested_again(jobs_client, succeed, redis, lost):
+    """Redis restarted empty (the queued task and its record gone) or the record expired mid-merge: the
+    version's merge ends `failed` (merge_lost) instead of `queued`/`running` forever, and a new request
+    queues a new merge."""
+    from tests.api.jobs_support import sent_tasks
+
+    succeed(suffix="mrg")
+    queued = jobs_client.post(f"{ADAPTERS}/mrg/versions/1/merge")
+    assert queued.status_code == 202 and queued.json()["merge"]["status"] == "queued"
+    [task] = sent_tasks(redis, "inference")
+    key = f"studio:merges:{task['kwargs']['version_id']}"
+    if lost == "flushed":
+        redis.flushall()
+    else:
+        redis.set(key, json.dumps({"status": "running", "error": None, "path": task["kwargs"]["output_dir"]}))
+        assert jobs_client.get(f"{ADAPTERS}/mrg/versions/1").json()["merge"]["status"] == "running"
+        redis.delete(key)
+    merge = jobs_client.get(f"{ADAPTERS}/mrg/versions/1").json()["merge"]
+    assert merge["status"] == "failed" and merge["error"]["code"] == "merge_lost"
+    assert "again" in merge["error"]["message"]
+
+    redis.delete("inference")
+    again = jobs_client.post(f"{ADAPTERS}/mrg/versions/1/merge")
+    assert again.status_code == 202 and again.json()["merge"]["status"] == "queued"
+    assert len(sent_tasks(redis, "inference")) == 1

@@ -161,3 +161,47 @@ def test_relay_in_the_app_lifespan(job_settings, redis, worker, chat_file_id, jo
         while client.get(f"{JOBS}/{job_id}").json()["status"] != "running":
             assert time.time() < deadline, "the relay did not pick the event up"
             time.sleep(0.05)
+
+
+def test_verifying_a_large_artifact_does_not_hold_other_jobs_events(job_settings, redis, worker, chat_file_id,
+                                                                     jobs_client):
+    """A version's files are hashed off the relay: while a 2 GiB artifact is being checked, another job's
+    events still reach the API at once, and the version stays `pending` until its check ends."""
+    from fastapi.testclient import TestClient
+
+    from backend.app import create_app
+    from tests.api.jobs_support import job
+
+    settings = job_settings.model_copy(update={"relay_enabled": True})
+    with TestClient(create_app(settings, migrate=False)) as client:
+        big_id = client.post(JOBS, json=job("studio-tiny-llama", chat_file_id, suffix="big")).json()["id"]
+        other = client.post(JOBS, json=job("studio-tiny-llama", chat_file_id)).json()["id"]
+        output = settings.jobs_dir / big_id / "output"
+        output.mkdir(parents=True)
+        with open(output / "model.safetensors", "wb") as handle:  # sparse: no disk, still hashed byte by byte
+            handle.truncate(2 * 1024**3)
+        (output / "studio.json").write_text(json.dumps({"files": {"model.safetensors": "0" * 64},
+                                                        "method": {"artifact": "full"}}))
+        worker.status(other, "running")
+        worker.status(big_id, "succeeded", result=worker.success_result(str(output)))
+        deadline = time.time() + 10
+        while client.get(f"{JOBS}/{big_id}").json()["status"] != "succeeded":
+            assert time.time() < deadline, "the relay did not store the success"
+            time.sleep(0.02)
+
+        sent = time.monotonic()
+        worker.metrics(other, 1)
+        while not [e for e in client.get(f"{JOBS}/{other}/events").json()["data"] if e["type"] == "metrics"]:
+            assert time.monotonic() - sent < 60, "the other job's event never arrived"
+            time.sleep(0.02)
+        latency = time.monotonic() - sent
+        still = client.get("/v1/adapters/big/versions/1").json()["status"]
+        print(f"other job's event reached the API in {latency * 1000:.0f} ms while the version was {still}")
+        assert still == "pending", "the check finished before the other job's event: make the artifact bigger"
+        assert latency < 1.0
+
+        deadline = time.time() + 120
+        while (version := client.get("/v1/adapters/big/versions/1").json())["status"] == "pending":
+            assert time.time() < deadline, "the version was never checked"
+            time.sleep(0.2)
+        assert version["status"] == "failed" and version["error"]["code"] == "artifact_corrupt"
