@@ -47,9 +47,10 @@ class QueryKey:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or QUERY_KEY_PARAM.encode() not in scope.get("query_string", b""):
+        if scope["type"] != "http" or not scope.get("query_string"):
             await self.app(scope, receive, send)
             return
+        # parsed, not searched: `api%5Fkey=` is the same parameter to the router and to the person reading logs
         pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
         keys = [v for k, v in pairs if k == QUERY_KEY_PARAM]
         if not keys:

@@ -201,3 +201,17 @@ def test_forwarded_for_is_used_from_a_configured_proxy(tmp_path):
     finally:
         text = stop(proc, tmp_path)
     assert '203.0.113.7:0 - "GET /v1/files HTTP/1.1" 200' in text, text[-3000:]
+
+
+@pytest.mark.parametrize("query", [b"api_key=SECRET&keep=me", b"keep=me&api%5Fkey=SECRET", b"%61pi_key=SECRET&keep=me"])
+def test_the_key_is_scrubbed_however_it_is_spelled(query):
+    import asyncio
+
+    from backend.api.guards import QueryKey
+
+    async def app(scope, receive, send):
+        pass
+
+    scope = {"type": "http", "method": "GET", "path": "/v1/files", "query_string": query, "headers": []}
+    asyncio.run(QueryKey(app)(scope, None, None))
+    assert scope["query_string"] == b"keep=me"  # in place: uvicorn's access log reads this dict
