@@ -29,7 +29,7 @@ class RateLimit:
 
     def __init__(self, app: ASGIApp, limits: list[RateLimitItem]):
         self.app, self.limits = app, limits
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.limiter = MovingWindowRateLimiter(MemoryStorage()) if limits else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.limits or scope["type"] != "http" or any(p.fullmatch(scope["path"]) for p in EXEMPT):
