@@ -11,14 +11,28 @@ from sqlalchemy.orm import Session
 from backend.api.deps import CurrentPrincipal, SessionDep, SettingsDep
 from backend.api.errors import APIError
 from backend.api.guards import QUERY_KEY_DOC
-from backend.schemas.registry import (AdapterList, AdapterObject, AdapterVersionObject, AliasHistory, AliasObject,
-                                      AliasEventObject, AliasUpdate, Deleted)
+from backend.schemas.registry import (
+    AdapterList,
+    AdapterObject,
+    AdapterVersionObject,
+    AliasEventObject,
+    AliasHistory,
+    AliasObject,
+    AliasUpdate,
+    Deleted,
+)
 from backend.services import audit
 from backend.services import registry as service
 from backend.services.archive import MEDIA_TYPES, stream_folder
 from backend.services.auth import Principal
-from backend.services.registry_views import (adapter_public, aliases_by_version, start_merge, sync_merge,
-                                             version_public)
+from backend.services.registry_views import (
+    adapter_public,
+    aliases_by_version,
+    download_lineage,
+    start_merge,
+    sync_merge,
+    version_public,
+)
 
 router = APIRouter(prefix="/v1/adapters", tags=["adapters"])
 
@@ -104,7 +118,9 @@ def download_adapter_version(name: Name, version: Version, request: Request, ses
     if not folder.is_dir():
         raise APIError(404, f"The files of '{name}:{version}' are missing from storage.", param="version",
                        code="artifact_missing")
-    return StreamingResponse(stream_folder(folder, root=root, fmt=format), media_type=MEDIA_TYPES[format],
+    lineage = download_lineage(row, folder, merged=artifact == "merged")
+    return StreamingResponse(stream_folder(folder, root=root, fmt=format, replace={service.LINEAGE_FILE: lineage}),
+                             media_type=MEDIA_TYPES[format],
                              headers={"Content-Disposition": f'attachment; filename="{root}.{format}"'})
 
 

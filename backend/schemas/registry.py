@@ -33,6 +33,13 @@ class AdapterVersionObject(BaseModel):
     lineage: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     merge: MergeState | None = None
+    warnings: list[dict[str, Any]] = Field(default=[], description=(
+        "What the run flagged, e.g. `{code: loss_diverged, message}`: the version is served and may take "
+        "aliases, but look before you promote it."))
+    mergeable: bool = Field(default=False, description="Whether `POST …/merge` can merge it into its base now.")
+    merge_unavailable_reason: str | None = Field(default=None, description=(
+        "Why its method cannot be merged (full and freeze versions already are full models; prompt-based "
+        "methods and bottleneck adapters add modules)."))
     created_at: int
 
 

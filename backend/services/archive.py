@@ -6,6 +6,7 @@ multi-gigabyte merged model streams with a few MiB of memory and the client sees
 
 from __future__ import annotations
 
+import io
 import queue
 import tarfile
 import threading
@@ -49,26 +50,38 @@ def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def _write(folder: Path, root: str, fmt: str, sink: _QueueWriter) -> None:
+def _write(folder: Path, root: str, fmt: str, sink: _QueueWriter, replace: dict[str, bytes]) -> None:
     if fmt == "zip":
         with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for path in _files(folder):
-                archive.write(path, f"{root}/{path.relative_to(folder).as_posix()}")
+                name = path.relative_to(folder).as_posix()
+                if name in replace:
+                    archive.writestr(f"{root}/{name}", replace[name])
+                else:
+                    archive.write(path, f"{root}/{name}")
     else:
         with tarfile.open(fileobj=sink, mode="w|gz") as archive:
             for path in _files(folder):
-                archive.add(path, f"{root}/{path.relative_to(folder).as_posix()}", recursive=False)
+                name = path.relative_to(folder).as_posix()
+                if name in replace:
+                    info = archive.gettarinfo(str(path), f"{root}/{name}")
+                    info.size = len(replace[name])
+                    archive.addfile(info, io.BytesIO(replace[name]))
+                else:
+                    archive.add(path, f"{root}/{name}", recursive=False)
 
 
-def stream_folder(folder: Path, *, root: str, fmt: str = "tar.gz") -> Iterator[bytes]:
-    """Yield the archive of `folder` (entries under `root/`) chunk by chunk."""
+def stream_folder(folder: Path, *, root: str, fmt: str = "tar.gz",
+                  replace: dict[str, bytes] | None = None) -> Iterator[bytes]:
+    """Yield the archive of `folder` (entries under `root/`) chunk by chunk; `replace` gives other contents
+    for some of its files (relative names), e.g. the registry's view of `studio.json`."""
     out: queue.Queue = queue.Queue(maxsize=CHUNK_LIMIT)
     stop = threading.Event()
     errors: list[BaseException] = []
 
     def produce() -> None:
         try:
-            _write(folder, root, fmt, _QueueWriter(out, stop))
+            _write(folder, root, fmt, _QueueWriter(out, stop), replace or {})
         except BaseException as exc:  # noqa: BLE001 — surfaced to the consumer below
             errors.append(exc)
         finally:

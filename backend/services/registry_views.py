@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from sqlalchemy import select
@@ -11,8 +12,9 @@ from backend.api.errors import APIError
 from backend.db.models import Adapter, AdapterAlias, AdapterVersion
 from backend.schemas.registry import AdapterObject, AdapterVersionObject, MergeState
 from backend.services import queue as queue_calls
+from backend.services.lineage_view import public_lineage
 from backend.services.queue import JobQueue
-from backend.services.registry import absolute, version_ref
+from backend.services.registry import LINEAGE_FILE, absolute, version_ref
 from backend.settings import Settings
 
 MERGE_ACTIVE = ("queued", "running")
@@ -24,10 +26,14 @@ def version_public(row: AdapterVersion, aliases: list[str] | None = None) -> Ada
         download = (f"/v1/adapters/{row.adapter_name}/versions/{row.version}/download?artifact=merged"
                     if row.merge_status == "succeeded" else None)
         merge = MergeState(status=row.merge_status, error=row.merge_error, download=download)
+    reason = merge_unavailable_reason(row)
+    lineage = public_lineage(row.lineage, job=None, model=version_ref(row)) if row.lineage else None
     return AdapterVersionObject(
         id=row.id, name=row.adapter_name, version=row.version, model=version_ref(row), status=row.status,
         job_id=row.job_id, base_model=row.base_model, method=row.method, artifact=row.artifact,
-        aliases=aliases or [], flags=row.flags, lineage=row.lineage, error=row.error, merge=merge,
+        aliases=aliases or [], flags=row.flags, lineage=lineage, error=row.error, merge=merge,
+        warnings=list((row.lineage or {}).get("warnings") or []),
+        mergeable=row.status == "ready" and reason is None, merge_unavailable_reason=reason,
         created_at=row.created_at)
 
 
@@ -54,6 +60,22 @@ def adapter_public(session: Session, adapter: Adapter, *, with_lineage: bool = T
         owner=adapter.owner, team=adapter.team)
 
 
+def download_lineage(row: AdapterVersion, folder: Path, *, merged: bool) -> bytes:
+    """The `studio.json` a download carries: the registry's view (job id, `name:version`, file ids, no
+    server paths). It is not among the files it hashes, so every other file still matches its sha256."""
+    lineage = public_lineage(row.lineage or {}, job=None, model=version_ref(row))
+    if merged:
+        try:
+            record = json.loads((folder / LINEAGE_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            record = {}
+        lineage = public_lineage(record, job=None, model=version_ref(row))
+        lineage["job_id"] = row.job_id
+        lineage["merged_from"] = {"model": version_ref(row), "lineage": public_lineage(
+            row.lineage or {}, job=None, model=version_ref(row))}
+    return json.dumps(lineage, indent=2, default=str).encode()
+
+
 # ---------------------------------------------------------------------------------------------------
 # Merges
 
@@ -62,19 +84,27 @@ def merged_dir(settings: Settings, row: AdapterVersion) -> Path:
     return settings.data_dir / "merged" / f"{row.adapter_name}-v{row.version}"
 
 
+def merge_unavailable_reason(row: AdapterVersion) -> str | None:
+    """Why this version's method cannot be merged into its base, or None when it can."""
+    if row.status != "ready":  # a pending or failed version is refused for that reason, not its method
+        return None
+    method = (row.lineage or {}).get("method") or {}
+    if row.artifact == "full":
+        return (f"'{version_ref(row)}' was trained with {row.method}: it is already a full model "
+                "(download it as is).")
+    if row.artifact != "peft" or not method.get("mergeable"):
+        return (f"'{version_ref(row)}' ({row.method}) cannot be merged into its base: prompt-based "
+                "methods and bottleneck adapters add modules instead of changing weights.")
+    return None
+
+
 def start_merge(*, session: Session, settings: Settings, queue: JobQueue, row: AdapterVersion) -> AdapterVersion:
     """Queue a merge of a ready, mergeable PEFT version (a second request while one runs changes nothing)."""
     if row.status != "ready":
         raise APIError(400, f"Version {row.version} of '{row.adapter_name}' is {row.status}; only ready versions "
                             "can be merged.", param="version", code="adapter_version_not_ready")
-    method = (row.lineage or {}).get("method") or {}
-    if row.artifact == "full":
-        raise APIError(400, f"'{version_ref(row)}' was trained with {row.method}: it is already a full model "
-                            "(download it as is).", param="version", code="not_mergeable")
-    if row.artifact != "peft" or not method.get("mergeable"):
-        raise APIError(400, f"'{version_ref(row)}' ({row.method}) cannot be merged into its base: prompt-based "
-                            "methods and bottleneck adapters add modules instead of changing weights.",
-                       param="version", code="not_mergeable")
+    if (reason := merge_unavailable_reason(row)) is not None:
+        raise APIError(400, reason, param="version", code="not_mergeable")
     if sync_merge(session=session, queue=queue, row=row).merge_status in MERGE_ACTIVE:
         return row
     output = merged_dir(settings, row)

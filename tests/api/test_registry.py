@@ -259,3 +259,77 @@ def test_a_merge_whose_redis_state_is_lost_fails_and_can_be_requested_again(jobs
     again = jobs_client.post(f"{ADAPTERS}/mrg/versions/1/merge")
     assert again.status_code == 202 and again.json()["merge"]["status"] == "queued"
     assert len(sent_tasks(redis, "inference")) == 1
+
+
+def test_lineage_shows_file_ids_and_hashes_not_server_paths(jobs_client, succeed, chat_file_id, lora_artifact,
+                                                            job_settings):
+    """The version's lineage (API) and the downloaded studio.json name datasets by file id and sha256; no
+    path of the server's disks (data dir, dataset or model folders) reaches a member."""
+    raw = json.loads((lora_artifact / "studio.json").read_text())
+    server_paths = {raw["datasets"][0]["file"], raw["base_model"]["path"], raw["spec"]["training_file"],
+                    str(job_settings.data_dir), str(job_settings.data_dir.resolve())}
+    succeed(suffix="clean")
+    version = jobs_client.get(f"{ADAPTERS}/clean/versions/1").json()
+    shown = json.dumps(version) + json.dumps(jobs_client.get(f"{ADAPTERS}/clean").json())
+    assert not [path for path in server_paths if path in shown]
+    dataset = version["lineage"]["datasets"][0]
+    assert dataset["file_id"] == chat_file_id and dataset["sha256"] == raw["datasets"][0]["sha256"]
+    assert "file" not in dataset and version["lineage"]["spec"]["training_file"] == chat_file_id
+    assert version["lineage"]["base_model"]["revision"] == raw["base_model"]["revision"]
+
+
+def test_the_downloaded_studio_json_names_the_job_and_the_registry_version(jobs_client, succeed, lora_artifact,
+                                                                           job_settings):
+    done = succeed(suffix="named")
+    raw = json.loads((lora_artifact / "studio.json").read_text())
+    for fmt in ("tar.gz", "zip"):
+        data = jobs_client.get(f"{ADAPTERS}/named/versions/1/download", params={"format": fmt}).content
+        if fmt == "zip":
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                files = {n.removeprefix("named-v1/"): archive.read(n) for n in archive.namelist()}
+        else:
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+                files = {m.name.removeprefix("named-v1/"): archive.extractfile(m).read()
+                         for m in archive.getmembers() if m.isfile()}
+        studio = json.loads(files["studio.json"])
+        assert studio["job_id"] == done["id"] and studio["model"] == "named:1" == done["fine_tuned_model"]
+        assert studio["files"] == raw["files"]  # and every file still matches its recorded sha256
+        assert {name: sha256(files[name]) for name in studio["files"]} == studio["files"]
+        assert raw["datasets"][0]["file"] not in files["studio.json"].decode()
+        assert str(job_settings.data_dir) not in files["studio.json"].decode()
+
+
+def test_a_diverged_run_is_a_version_with_its_warning(jobs_client, succeed, lora_artifact, tmp_path):
+    """The core writes `warnings` into studio.json when the loss diverged; the version carries them (API
+    field and list), and an alias may still point at it."""
+    diverged = tmp_path / "diverged"
+    shutil.copytree(lora_artifact, diverged)
+    lineage = json.loads((diverged / "studio.json").read_text())
+    warning = {"code": "loss_diverged", "message": "The training loss rose from 9.0 to 204.6."}
+    lineage["warnings"] = [warning]
+    (diverged / "studio.json").write_text(json.dumps(lineage))
+    succeed(artifact=diverged, suffix="wild")
+    succeed(suffix="wild")
+    version = jobs_client.get(f"{ADAPTERS}/wild/versions/1").json()
+    assert version["status"] == "ready" and version["warnings"] == [warning]
+    assert jobs_client.get(f"{ADAPTERS}/wild/versions/2").json()["warnings"] == []
+    listed = jobs_client.get(ADAPTERS).json()["data"][0]["versions"]
+    assert [v["warnings"] for v in listed] == [[warning], []]
+    assert jobs_client.put(f"{ADAPTERS}/wild/aliases/prod", json={"version": 1}).status_code == 200
+
+
+def test_versions_say_whether_they_can_merge_and_why_not(jobs_client, succeed, lora_artifact, tmp_path):
+    succeed(suffix="lora")
+    lora = jobs_client.get(f"{ADAPTERS}/lora/versions/1").json()
+    assert lora["mergeable"] is True and lora["merge_unavailable_reason"] is None
+    for tuning, artifact in (("prompt_tuning", "peft"), ("full", "full")):
+        folder = tmp_path / tuning
+        shutil.copytree(lora_artifact, folder)
+        lineage = json.loads((folder / "studio.json").read_text())
+        lineage["method"].update(type=tuning, mergeable=False, artifact=artifact)
+        (folder / "studio.json").write_text(json.dumps(lineage))
+        succeed(artifact=folder, suffix=tuning.replace("_", "-"), tuning={"type": tuning})
+        version = jobs_client.get(f"{ADAPTERS}/{tuning.replace('_', '-')}/versions/1").json()
+        assert version["mergeable"] is False and version["merge_unavailable_reason"]
+        refused = jobs_client.post(f"{ADAPTERS}/{tuning.replace('_', '-')}/versions/1/merge").json()["error"]
+        assert refused["message"] == version["merge_unavailable_reason"]
