@@ -10,6 +10,7 @@ chat templates they are off by a few tokens per message.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -56,7 +57,8 @@ def _demo_tokenizer_file(settings: Settings) -> Path:
                                 vocab_size=DEMO_CONFIG["vocab_size"], min_frequency=2,
                                 special_tokens=DEMO_SPECIAL_TOKENS, show_progress=False)
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp")
+        # A temp name of its own per writer: concurrent first uploads each train, the last rename wins.
+        tmp = cached.with_name(f"{cached.name}.{os.getpid()}-{threading.get_ident()}.tmp")
         bpe.save(str(tmp))
         tmp.replace(cached)
     return cached

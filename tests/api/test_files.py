@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from backend.services.files import display_filename
+from backend.settings import Settings
 from tests.conftest import EXAMPLES
 
 BAD = EXAMPLES / "bad"
@@ -377,3 +378,16 @@ def test_a_validator_that_dies_is_a_400_not_a_hang(client, settings, monkeypatch
     _nothing_stored(client, settings)
     monkeypatch.undo()
     assert _post(client, "t.jsonl", _jsonl([{"text": "a"}])).status_code == 200  # a fresh pool serves again
+
+
+def test_concurrent_first_uploads_share_the_demo_tokenizer_cache(tmp_path):
+    """Twenty first uploads at once each build the cached demo tokenizer; none of them may fail."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from backend.services.tokens import _demo_tokenizer_file
+
+    fresh = Settings(data_dir=tmp_path / "fresh")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        paths = list(pool.map(lambda _: _demo_tokenizer_file(fresh), range(8)))
+    assert len(set(paths)) == 1 and paths[0].is_file()
+    assert not list(paths[0].parent.glob("*.tmp"))
