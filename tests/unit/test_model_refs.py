@@ -103,3 +103,14 @@ def test_studio_estimate_refuses_a_rank_above_the_width_in_one_line(tiny_model, 
                           text=True, env={**os.environ}, timeout=300, check=False)
     assert proc.returncode == 2 and "tuning.r is 1024" in proc.stderr and "64" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_load_failure_does_not_name_the_server_folder(tiny_model, studio_data_dir):
+    """Job errors reach members: a broken model folder is named as the job named it, never by its path."""
+    folder = studio_data_dir / "models" / "broken-weights"
+    shutil.copytree(tiny_model, folder, dirs_exist_ok=True)
+    (folder / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ModelError) as caught:
+        load_model(resolve_model("broken-weights"), dtype=torch.float32)
+    assert "broken-weights" in str(caught.value)
+    assert str(studio_data_dir) not in str(caught.value), str(caught.value)

@@ -199,7 +199,7 @@ def load_model_config(ref: str | ResolvedModel) -> PretrainedConfig:
     try:  # `path` is always an absolute folder (a hub id's is its cache snapshot, already at its revision)
         return AutoConfig.from_pretrained(resolved.path, trust_remote_code=False)
     except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load the config of model {resolved.name!r}: {_first_line(exc)}") from None
+        raise _load_error("the config of model", resolved, exc) from None
 
 
 def load_tokenizer(resolved: ResolvedModel) -> PreTrainedTokenizerBase:
@@ -209,7 +209,7 @@ def load_tokenizer(resolved: ResolvedModel) -> PreTrainedTokenizerBase:
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved.path, trust_remote_code=False)
     except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load the tokenizer of model {resolved.name!r}: {_first_line(exc)}") from None
+        raise _load_error("the tokenizer of model", resolved, exc) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     if not getattr(tokenizer, "chat_template", None):
@@ -243,10 +243,12 @@ def load_model(
     if qconfig is not None:
         kwargs["quantization_config"] = qconfig
         kwargs["device_map"] = {"": device or _default_device()}
+    from safetensors import SafetensorError
+
     try:
         model = AutoModelForCausalLM.from_pretrained(resolved.path, **kwargs)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load model {resolved.name!r}: {_first_line(exc)}") from None
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise _load_error("model", resolved, exc) from None
     if qconfig is None and device:
         model.to(device)
     if resolved.source == "hub":  # what PEFT writes as base_model_name_or_path: the portable hub id, not
@@ -258,6 +260,17 @@ def _default_device() -> str:
     import torch
 
     return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+def _load_error(what: str, resolved: ResolvedModel, exc: BaseException) -> ModelError:
+    """The library's reason, with the server's folders taken out: job errors are shown to members."""
+    from huggingface_hub import constants
+
+    text = _first_line(exc)
+    folders = [resolved.path, *(str(d.resolve()) for d in model_dirs()), str(constants.HF_HUB_CACHE)]
+    for folder in sorted(folders, key=len, reverse=True):
+        text = text.replace(folder, "<model folder>" if folder == resolved.path else "<models>")
+    return ModelError(f"cannot load {what} {resolved.name!r}: {text}")
 
 
 def _first_line(exc: BaseException) -> str:
