@@ -86,3 +86,14 @@ def test_estimate_prints_parameters_and_memory(tmp_path):
     result = json.loads(proc.stdout)
     assert 0 < result["trainable_params"] < result["total_params"]
     assert set(result["memory"]) == {"weights", "adapter", "gradients", "optimizer", "activations", "total"}
+
+
+def test_the_readme_65b_example_estimates_65b_under_48_gb():
+    """examples/qlora_65b_estimate.json prices LLaMA-65B from the config shipped in examples/models."""
+    proc = subprocess.run([sys.executable, "-m", "worker.finetune", "estimate", "examples/qlora_65b_estimate.json",
+                           "--json"], cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "STUDIO_MODEL_DIRS": "examples/models"})
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert 65.0e9 < result["total_params"] < 65.5e9
+    assert result["memory"]["total"] < 48e9
