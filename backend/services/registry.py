@@ -26,6 +26,7 @@ from backend.db.models import (
     AdapterAlias,
     AdapterVersion,
     AliasEvent,
+    Checkpoint,
     Job,
     now,
 )
@@ -33,6 +34,7 @@ from backend.services.auth import Principal, can_see, visible
 from backend.services.lineage_view import public_lineage
 from backend.services.models import find_base_model
 from backend.settings import Settings
+from worker.finetune.spec import parse_spec
 
 LINEAGE_FILE = "studio.json"
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
@@ -400,6 +402,44 @@ def served_version(settings: Settings, version: AdapterVersion, requested: str) 
                        adapter_key=version_ref(version), artifact=version.artifact or "peft")
 
 
+CHECKPOINT_NAME = re.compile(r"(?P<owner>.+):ckpt-step-(?P<step>\d{1,12})")
+
+
+def find_checkpoint(*, session: Session, settings: Settings, model: str,
+                    principal: Principal | None = None) -> ServedModel | None:
+    """A `fine_tuned_model_checkpoint` name (`name:3:ckpt-step-15`, or `ft:…:ckpt-step-15` while the job
+    runs) → that checkpoint's adapter (or full model) on the job's base; None when `model` is no such name."""
+    match = CHECKPOINT_NAME.fullmatch(model)
+    if match is None:
+        return None
+    owner, step = match["owner"], int(match["step"])
+    job = None
+    if owner.startswith("ft:"):
+        job = session.get(Job, "ftjob-" + owner.rsplit(":", 1)[-1])
+    elif (version := find_version(session=session, settings=settings, model=owner, principal=principal)):
+        job = session.get(Job, version.job_id) if version.job_id else None
+    if job is None or not can_see(principal, job.team):
+        raise APIError(404, f"The checkpoint '{model}' does not exist: GET /v1/fine_tuning/jobs/{{id}}/checkpoints "
+                            "lists a job's checkpoint names.", param="model", code="model_not_found")
+    row = session.scalars(select(Checkpoint).where(Checkpoint.job_id == job.id,
+                                                   Checkpoint.step_number == step)).first()
+    if row is None:
+        raise APIError(404, f"Job {job.id} has no checkpoint at step {step}: GET /v1/fine_tuning/jobs/{job.id}/"
+                            "checkpoints lists them.", param="model", code="model_not_found")
+    folder = absolute(settings, row.path)
+    if parse_spec(job.spec).tuning.type == "adapter":  # its Trainer checkpoint is not a loadable bottleneck folder
+        raise APIError(400, f"Checkpoints of bottleneck adapters cannot be served; chat with the job's final "
+                            f"model ({job.fine_tuned_model or 'once it succeeds'}).", param="model",
+                       code="model_not_servable")
+    if (folder / "adapter_config.json").is_file():
+        return ServedModel(id=model, base=job.model, adapter_path=str(folder),
+                           adapter_key=f"{job.id}:ckpt-step-{step}", artifact="peft")
+    if (folder / "config.json").is_file():
+        return ServedModel(id=model, base=str(folder), artifact="full")
+    raise APIError(404, f"The checkpoint at step {step} of job {job.id} is no longer stored (a run keeps its last "
+                        "3 checkpoints).", param="model", code="model_not_found")
+
+
 def resolve_served_model(*, session: Session, settings: Settings, model: str,
                          principal: Principal | None = None) -> ServedModel:
     """`model` as a client wrote it → what to load; 404 `model_not_found` when it names nothing (that
@@ -407,6 +447,8 @@ def resolve_served_model(*, session: Session, settings: Settings, model: str,
     model = (model or "").strip()
     if not model:
         raise APIError(400, "`model` is required.", param="model", code="missing_model")
+    if (checkpoint := find_checkpoint(session=session, settings=settings, model=model, principal=principal)):
+        return checkpoint
     version = find_version(session=session, settings=settings, model=model, principal=principal)
     if version is not None:
         return served_version(settings, version, model)

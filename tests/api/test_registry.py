@@ -28,7 +28,8 @@ def lora_artifact(tiny_model, chat_file, tmp_path_factory) -> Path:
     from worker.finetune.train import run
 
     out = tmp_path_factory.mktemp("artifact") / "output"
-    spec = parse_spec(job_body(tiny_model, chat_file, tuning={"type": "lora", "r": 4}, training={"max_steps": 2}))
+    spec = parse_spec(job_body(tiny_model, chat_file, tuning={"type": "lora", "r": 4},
+                               training={"max_steps": 2, "save_steps": 1}))  # checkpoints 1 and 2 in ckpt/
     assert run(spec, output_dir=out, checkpoint_dir=out.parent / "ckpt").status == "succeeded"
     return out
 
@@ -37,12 +38,16 @@ def lora_artifact(tiny_model, chat_file, tmp_path_factory) -> Path:
 def succeed(jobs_client, create, db, redis, worker, job_settings, lora_artifact):
     """`succeed(**job_overrides)` → the job after its worker 'trained' it (the real artifact copied in place)."""
 
-    def _succeed(artifact: Path | None = lora_artifact, **overrides) -> dict:
+    def _succeed(artifact: Path | None = lora_artifact, checkpoints: tuple[int, ...] = (), **overrides) -> dict:
         created = create(**overrides)
         output = job_settings.jobs_dir / created["id"] / "output"
         if artifact is not None:
             shutil.copytree(artifact, output)
         worker.status(created["id"], "running")
+        for step in checkpoints:  # the run's real checkpoints, where a worker writes them
+            folder = job_settings.jobs_dir / created["id"] / "checkpoints" / f"checkpoint-{step}"
+            shutil.copytree(lora_artifact.parent / "ckpt" / f"checkpoint-{step}", folder)
+            worker.checkpoint(created["id"], step, str(folder))
         worker.status(created["id"], "succeeded", result=worker.success_result(str(output)))
         with db.session() as session:
             relay_once(session, redis, created["id"], data_dir=job_settings.data_dir)
@@ -333,3 +338,82 @@ def test_versions_say_whether_they_can_merge_and_why_not(jobs_client, succeed, l
         assert version["mergeable"] is False and version["merge_unavailable_reason"]
         refused = jobs_client.post(f"{ADAPTERS}/{tuning.replace('_', '-')}/versions/1/merge").json()["error"]
         assert refused["message"] == version["merge_unavailable_reason"]
+
+
+@pytest.fixture
+def generating_worker(redis):
+    """A real inference worker's generation (`worker.inference._run`, real model and adapter) answering the
+    API's `studio.generate` messages from the real Redis queue, minus Celery; `.served` lists what it loaded."""
+    import threading
+    import time
+
+    from tests.api.jobs_support import sent_tasks
+    from worker.inference import _run, _write
+
+    redis.zadd("studio:inference:workers", {"test@worker": int(redis.time()[0])})
+    served, stop = [], threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            tasks = [t for t in sent_tasks(redis, "inference") if t["task"] == "studio.generate"]
+            if not tasks:
+                time.sleep(0.05)
+                continue
+            redis.delete("inference")
+            for task in tasks:
+                kwargs = task["kwargs"]
+                served.append(kwargs["served"])
+                _run(lambda event, key=f"studio:gen:{kwargs['request_id']}": _write(redis, key, event),
+                     kwargs["served"], kwargs["kind"], kwargs["params"], kwargs.get("messages"), kwargs.get("prompt"))
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    loop.served = served
+    yield loop
+    stop.set()
+    thread.join(timeout=30)
+
+
+def test_a_checkpoint_name_chats_with_that_checkpoints_adapter(jobs_client, succeed, job_settings, generating_worker,
+                                                               tiny_model):
+    """`fine_tuned_model_checkpoint` names are models, as at OpenAI: chat loads that checkpoint's adapter."""
+    import os
+
+    job_settings.model_dirs += os.pathsep + str(Path(tiny_model).parent)  # the base the artifact was trained on
+    done = succeed(suffix="ck", checkpoints=(1, 2), model=Path(tiny_model).name)
+    names = {c["step_number"]: c["fine_tuned_model_checkpoint"]
+             for c in jobs_client.get(f"/v1/fine_tuning/jobs/{done['id']}/checkpoints").json()["data"]}
+    assert names[1] == "ck:1:ckpt-step-1"
+    answer = jobs_client.post("/v1/chat/completions", json={
+        "model": names[1], "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4, "temperature": 0})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["model"] == names[1] and answer.json()["usage"]["completion_tokens"] >= 1
+    [served] = generating_worker.served
+    checkpoint = job_settings.jobs_dir / done["id"] / "checkpoints" / "checkpoint-1"
+    assert Path(served["adapter_path"]).resolve() == checkpoint.resolve() and served["artifact"] == "peft"
+    assert served["base"] == Path(tiny_model).name
+
+    missing = jobs_client.post("/v1/chat/completions", json={
+        "model": "ck:1:ckpt-step-9", "messages": [{"role": "user", "content": "Hi"}]})
+    assert missing.status_code == 404 and "GET /v1/fine_tuning/jobs" in missing.json()["error"]["message"]
+    shutil.rmtree(job_settings.jobs_dir / done["id"] / "checkpoints" / "checkpoint-2")
+    gone = jobs_client.post("/v1/chat/completions", json={
+        "model": names[2], "messages": [{"role": "user", "content": "Hi"}]})
+    assert gone.status_code == 404 and "no longer stored" in gone.json()["error"]["message"]
+
+
+def test_a_running_jobs_checkpoint_name_resolves_to_its_adapter(jobs_client, create, worker, redis, db,
+                                                                job_settings, lora_artifact):
+    created = create(suffix="live")
+    folder = job_settings.jobs_dir / created["id"] / "checkpoints" / "checkpoint-1"
+    shutil.copytree(lora_artifact.parent / "ckpt" / "checkpoint-1", folder)
+    worker.status(created["id"], "running")
+    worker.checkpoint(created["id"], 1, str(folder))
+    with db.session() as session:
+        relay_once(session, redis, created["id"], data_dir=job_settings.data_dir)
+    [checkpoint] = jobs_client.get(f"/v1/fine_tuning/jobs/{created['id']}/checkpoints").json()["data"]
+    name = checkpoint["fine_tuned_model_checkpoint"]
+    assert name.startswith("ft:") and name.endswith(":ckpt-step-1")
+    with db.session() as session:
+        served = registry.resolve_served_model(session=session, settings=job_settings, model=name)
+    assert Path(served.adapter_path).resolve() == folder.resolve() and served.artifact == "peft"
