@@ -17,6 +17,7 @@ COMMON = ("default-src 'self'", "img-src 'self' data:", "font-src 'self' data:",
 APP_CSP = "; ".join((*COMMON, "script-src 'self'", "style-src 'self'"))
 DOCS_CSP = "; ".join((*COMMON, "script-src 'self'", "style-src 'self' 'unsafe-inline'", "worker-src 'self' blob:"))
 DOCS_PATHS = ("/docs", "/redoc")
+PLAIN_PAGE_CSP = "; ".join((*COMMON, "script-src 'none'", "style-src 'unsafe-inline'"))  # home.PLAIN_PAGE's <style>
 
 
 class SecurityHeaders:

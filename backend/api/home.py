@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.convertors import Convertor, register_url_convertor
 
 from backend.api.errors import APIError
+from backend.api.headers import PLAIN_PAGE_CSP
 
 router = APIRouter(tags=["home"], include_in_schema=False)
 FRONTEND_BUILD = Path(__file__).resolve().parents[2] / "frontend" / "dist"
@@ -60,7 +61,7 @@ def dashboard() -> Response:
     index = FRONTEND_BUILD / "index.html"
     if index.is_file():
         return FileResponse(index, media_type="text/html", headers=INDEX_HEADERS)
-    return HTMLResponse(PLAIN_PAGE)
+    return HTMLResponse(PLAIN_PAGE, headers={"Content-Security-Policy": PLAIN_PAGE_CSP})
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -119,3 +119,34 @@ def test_the_dashboard_runs_under_its_csp_and_cannot_be_framed(studio, offline_p
     page.wait_for_timeout(1500)
     frame = page.frame_locator("#studio")
     assert frame.locator("#root").count() == 0
+
+
+def test_the_plain_page_before_the_build_runs_under_its_csp(offline_page, monkeypatch, tmp_path):
+    import threading
+
+    import uvicorn
+
+    from backend.api import home
+    from backend.app import create_app
+    from backend.settings import Settings
+
+    monkeypatch.setattr(home, "FRONTEND_BUILD", tmp_path / "not-built")
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(Settings(data_dir=tmp_path / "data")), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.time() + 20
+        while not server.started:
+            assert time.time() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        page = offline_page
+        page.goto(f"http://127.0.0.1:{port}/")
+        assert "make install" in page.content()
+        max_width = page.evaluate("getComputedStyle(document.body).maxWidth")
+        assert max_width != "none", max_width  # its <style> (max-width: 44rem) applied
+        assert page.evaluate("window.__csp") == [] and page.console_csp == []
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
