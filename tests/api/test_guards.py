@@ -215,3 +215,14 @@ def test_the_key_is_scrubbed_however_it_is_spelled(query):
     scope = {"type": "http", "method": "GET", "path": "/v1/files", "query_string": query, "headers": []}
     asyncio.run(QueryKey(app)(scope, None, None))
     assert scope["query_string"] == b"keep=me"  # in place: uvicorn's access log reads this dict
+
+
+def test_forwarded_host_and_scheme_count_only_from_a_trusted_proxy(laptop):
+    # a TLS proxy in front: the browser's page is https://studio.example.com, the proxy speaks http to us
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "studio.example.com",
+                 "Origin": "https://studio.example.com"}
+    cancel = "/v1/fine_tuning/jobs/ftjob-x/cancel"
+    with client_for(laptop.model_copy(update={"trusted_proxies": "testclient"}), "http://localhost:8000") as client:
+        assert client.post(cancel, headers=forwarded).status_code == 404  # same origin: on to the route
+    with client_for(laptop, "http://localhost:8000") as client:  # anyone else's X-Forwarded-* count for nothing
+        assert error_of(client.post(cancel, headers=forwarded), 403)["code"] == "cross_origin_refused"
