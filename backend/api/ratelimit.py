@@ -20,8 +20,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.api.deps import KEY_HASH_STATE
 from backend.api.errors import error_response
+from backend.api.guards import QUERY_KEY_PATHS
 
-EXEMPT = (re.compile(r"/healthz"), re.compile(r"/v1/fine_tuning/jobs/[^/]+/events/stream"))
+EVENT_STREAM = QUERY_KEY_PATHS[0]
+EXEMPT = (re.compile(r"/healthz"), EVENT_STREAM)
 
 
 class RateLimit:
