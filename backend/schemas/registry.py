@@ -15,6 +15,13 @@ class MergeState(BaseModel):
     download: str | None = None  # where the merged model downloads from once succeeded
 
 
+class VersionWarning(BaseModel):
+    """Something the run flagged about itself (the core writes these into `studio.json`)."""
+
+    code: str  # e.g. loss_diverged
+    message: str
+
+
 class AdapterVersionObject(BaseModel):
     """One trained artifact: `pending` → `ready` | `failed`; `model` is what chat and jobs call it."""
 
@@ -33,7 +40,7 @@ class AdapterVersionObject(BaseModel):
     lineage: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     merge: MergeState | None = None
-    warnings: list[dict[str, Any]] = Field(default=[], description=(
+    warnings: list[VersionWarning] = Field(default=[], description=(
         "What the run flagged, e.g. `{code: loss_diverged, message}`: the version is served and may take "
         "aliases, but look before you promote it."))
     mergeable: bool = Field(default=False, description="Whether `POST …/merge` can merge it into its base now.")

@@ -32,7 +32,8 @@ def version_public(row: AdapterVersion, aliases: list[str] | None = None) -> Ada
         id=row.id, name=row.adapter_name, version=row.version, model=version_ref(row), status=row.status,
         job_id=row.job_id, base_model=row.base_model, method=row.method, artifact=row.artifact,
         aliases=aliases or [], flags=row.flags, lineage=lineage, error=row.error, merge=merge,
-        warnings=list((row.lineage or {}).get("warnings") or []),
+        warnings=[w for w in (row.lineage or {}).get("warnings") or []
+                  if isinstance(w, dict) and isinstance(w.get("code"), str) and isinstance(w.get("message"), str)],
         mergeable=row.status == "ready" and reason is None, merge_unavailable_reason=reason,
         created_at=row.created_at)
 

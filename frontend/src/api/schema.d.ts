@@ -660,6 +660,17 @@ export interface components {
                 [key: string]: unknown;
             } | null;
             merge?: components["schemas"]["MergeState"] | null;
+            /**
+             * Merge Unavailable Reason
+             * @description Why its method cannot be merged (full and freeze versions already are full models; prompt-based methods and bottleneck adapters add modules).
+             */
+            merge_unavailable_reason?: string | null;
+            /**
+             * Mergeable
+             * @description Whether `POST …/merge` can merge it into its base now.
+             * @default false
+             */
+            mergeable: boolean;
             /** Method */
             method: string;
             /** Model */
@@ -676,6 +687,12 @@ export interface components {
             status: string;
             /** Version */
             version: number;
+            /**
+             * Warnings
+             * @description What the run flagged, e.g. `{code: loss_diverged, message}`: the version is served and may take aliases, but look before you promote it.
+             * @default []
+             */
+            warnings: components["schemas"]["VersionWarning"][];
         };
         /**
          * AliasEventObject
@@ -1360,6 +1377,16 @@ export interface components {
             prompt_tokens: number;
             /** Total Tokens */
             total_tokens: number;
+        };
+        /**
+         * VersionWarning
+         * @description Something the run flagged about itself (the core writes these into `studio.json`).
+         */
+        VersionWarning: {
+            /** Code */
+            code: string;
+            /** Message */
+            message: string;
         };
         /** WorkerJob */
         WorkerJob: {

@@ -7,12 +7,12 @@ import { StatusBadge } from "@/components/StatusBadge";
 import { METRIC_KEYS, type MetricKey, type MetricPoint } from "@/lib/metrics";
 import { useRunMetrics } from "../api/hooks";
 import { diffRows, flatten } from "./configDiff";
+import { runLabels } from "./runLabels";
 
 const COLORS = ["#2563eb", "#f97316", "#10b981", "#a855f7", "#ef4444", "#0ea5e9", "#eab308", "#64748b"];
 const METRIC_LABEL: Record<MetricKey, string> = {
   train_loss: "train loss", valid_loss: "valid loss", learning_rate: "learning rate", grad_norm: "grad norm", tokens_per_second: "tokens/s",
 };
-const runName = (job: Job) => job.suffix || job.id;
 
 /** Overlays several runs' curves on one set of steps (null where a run has no point). */
 export function overlay(runs: MetricPoint[][], key: MetricKey): (number | null)[][] {
@@ -36,6 +36,8 @@ export function Compare({ selected, onSelect }: { selected: string[]; onSelect: 
   const pointsKey = metrics.map((m) => m.dataUpdatedAt).join(",");
   // eslint-disable-next-line react-hooks/exhaustive-deps -- recomputed when any run's data changes
   const data = useMemo(() => overlay(metrics.map((m) => m.data ?? []), metric), [pointsKey, metric, runs.length]);
+  const labels = runLabels(all);
+  const runName = (job: Job) => labels.get(job.id) ?? job.id;
   const series = runs.map((j, i) => ({ label: runName(j), color: COLORS[i % COLORS.length] }));
   const rows = diffRows(runs.map((j) => flatten(configOf(j))), onlyDifferent);
   const toggle = (id: string) => onSelect(selected.includes(id) ? selected.filter((s) => s !== id) : [...selected, id]);

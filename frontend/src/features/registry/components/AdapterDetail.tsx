@@ -6,8 +6,11 @@ import { StatusBadge } from "@/components/StatusBadge";
 import { formatTime } from "@/lib/format";
 import { useDeleteAdapter, useDeleteVersion, useSetAlias } from "../api/hooks";
 import { VersionDetail } from "./VersionDetail";
+import { WarningBadge } from "./Warnings";
 
-function AliasForm({ name, versions }: { name: string; versions: number[] }) {
+type Flagged = Record<number, string[]>;
+
+function AliasForm({ name, versions, flagged }: { name: string; versions: number[]; flagged: Flagged }) {
   const [alias, setAliasName] = useState("production");
   const [version, setVersion] = useState(versions.at(-1) ?? 1);
   const set = useSetAlias(name);
@@ -21,6 +24,7 @@ function AliasForm({ name, versions }: { name: string; versions: number[] }) {
       </select>
       <button type="submit" className="button small" disabled={!alias || set.isPending}>Point alias</button>
       <ErrorBanner error={set.error} />
+      {flagged[version] && <p className="field-warning small" role="note">v{version} has warnings ({flagged[version].join(", ")}): the alias may point at it, but check the run first.</p>}
     </form>
   );
 }
@@ -37,6 +41,8 @@ export function AdapterDetail({ name }: { name: string }) {
   const a = adapter.data;
   const versions = a.versions.map((v) => v.version);
   const current = selected ?? versions.at(-1);
+  const flagged: Flagged = Object.fromEntries(a.versions.filter((v) => v.warnings?.length)
+    .map((v) => [v.version, v.warnings.map((w) => w.code.replace(/_/g, " "))]));
   return (
     <div className="adapter-detail">
       <div className="page-head">
@@ -56,7 +62,7 @@ export function AdapterDetail({ name }: { name: string }) {
           {a.versions.map((v) => (
             <tr key={v.version} className={v.version === current ? "selected clickable" : "clickable"} onClick={() => setSelected(v.version)}>
               <td><button type="button" className="link" onClick={() => setSelected(v.version)}>v{v.version}</button> <code className="small">{v.model}</code></td>
-              <td><StatusBadge status={v.status} /></td>
+              <td><StatusBadge status={v.status} /> <WarningBadge warnings={v.warnings ?? []} /></td>
               <td>{v.method}</td>
               <td>{v.job_id ? <Link to={`/jobs/${v.job_id}`} onClick={(e) => e.stopPropagation()}>{v.job_id}</Link> : "—"}</td>
               <td>{v.aliases.map((al) => <span key={al} className="tag">@{al}</span>)}</td>
@@ -66,7 +72,7 @@ export function AdapterDetail({ name }: { name: string }) {
           ))}
         </tbody>
       </table>
-      {versions.length > 0 && <AliasForm key={versions.join(",")} name={a.name} versions={versions} />}
+      {versions.length > 0 && <AliasForm key={versions.join(",")} name={a.name} versions={versions} flagged={flagged} />}
       {current !== undefined && <VersionDetail name={a.name} version={current} />}
     </div>
   );

@@ -6,6 +6,8 @@ import { JsonView } from "@/components/JsonView";
 import { StatusBadge } from "@/components/StatusBadge";
 import { formatNumber } from "@/lib/format";
 import { useAdapterVersion, useMergeVersion } from "../api/hooks";
+import { ServingFlags } from "./ServingFlags";
+import { WarningList } from "./Warnings";
 
 type Dataset = { role?: string; file_id?: string; format?: string; num_examples?: number; sha256?: string };
 
@@ -49,12 +51,16 @@ export function VersionDetail({ name, version }: { name: string; version: number
           <a className={`button small${ready ? "" : " disabled"}`} href={ready ? downloadUrl(name, version) : undefined} download>Download .tar.gz</a>
           <a className={`button small${ready ? "" : " disabled"}`} href={ready ? downloadUrl(name, version, "zip") : undefined} download>.zip</a>
           <Link className="button small" to={`/playground?model=${encodeURIComponent(d.model)}`}>Chat</Link>
-          <button type="button" className="button small" disabled={!ready || merge.isPending || mergeStatus === "queued" || mergeStatus === "running"}
-                  onClick={() => merge.mutate(version)}>
-            {mergeStatus === "succeeded" ? "Merge again" : "Merge into base"}
-          </button>
+          {(d.mergeable || !ready) && (
+            <button type="button" className="button small" disabled={!d.mergeable || merge.isPending || mergeStatus === "queued" || mergeStatus === "running"}
+                    onClick={() => merge.mutate(version)}>
+              {mergeStatus === "succeeded" ? "Merge again" : "Merge into base"}
+            </button>
+          )}
         </div>
       </div>
+      {ready && !d.mergeable && d.merge_unavailable_reason && <p className="muted small" aria-label="Merge unavailable">No merge: {d.merge_unavailable_reason}</p>}
+      <WarningList warnings={d.warnings ?? []} />
       <ErrorBanner error={merge.error} title="Merge" />
       {d.error && <div className="banner banner-error">{String(d.error.message ?? JSON.stringify(d.error))}</div>}
       {mergeStatus && (
@@ -66,12 +72,8 @@ export function VersionDetail({ name, version }: { name: string; version: number
       <p className="muted">Method {d.method}{d.artifact ? ` (${d.artifact})` : ""} on {d.base_model}{d.aliases.length ? ` · aliases ${d.aliases.map((a) => `@${a}`).join(", ")}` : ""}</p>
       {d.flags && (
         <>
-          <h4>Serving</h4>
-          <div className="flags">
-            {Object.entries(d.flags).filter(([, val]) => !(Array.isArray(val) && val.length === 0)).map(([k, val]) => (
-              <span key={k} className={`tag ${val === true ? "tag-ok" : val === false ? "tag-off" : ""}`}>{k.replace(/_/g, " ")}{typeof val === "boolean" ? (val ? " ✓" : " ✗") : `: ${Array.isArray(val) ? val.join("; ") : String(val)}`}</span>
-            ))}
-          </div>
+          <h4>Serving elsewhere</h4>
+          <ServingFlags flags={d.flags} />
         </>
       )}
       {d.lineage && (
