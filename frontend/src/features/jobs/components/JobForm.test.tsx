@@ -73,6 +73,12 @@ describe("JobForm", () => {
     expect(screen.getByText(/has no method settings/)).toBeInTheDocument();
   });
 
+  it("says under the demo base why its answers will not visibly follow the data", async () => {
+    setup();
+    await waitFor(() => expect(screen.getByLabelText("Base model")).toHaveValue("studio-tiny-llama"));
+    expect(within(field("model")!).getByText(/random weights/)).toBeInTheDocument();
+  });
+
   it("offers the base model's real module names as targets, and all-linear", async () => {
     setup();
     await waitFor(() => expect(screen.getByLabelText("Base model")).toHaveValue("studio-tiny-llama"));

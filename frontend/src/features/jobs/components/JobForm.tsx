@@ -4,6 +4,7 @@ import { useModels } from "@/api/queries";
 import { ErrorBanner } from "@/components/ErrorBanner";
 import { useDebounced } from "@/lib/useDebounced";
 import { useCreateJob, useModelModules } from "../api/hooks";
+import { demoModelNote } from "../form/demoModel";
 import { buildJob, fieldOfParam, initialValues, LR_SCHEDULERS, tuningDefaults, type FormValues } from "../form/jobForm";
 import { STAGES, TUNING_GROUPS, type Stage } from "../form/tuningFields";
 import { BaseModelField } from "./BaseModelField";
@@ -88,7 +89,7 @@ export function JobForm({ renderDatasetPicker, onCreated, initialTrainingFile = 
       <div className="form-main">
         <section className="panel">
           <h3>Base model and data</h3>
-          <Field id="model" label="Base model" error={errors.model}>
+          <Field id="model" label="Base model" error={errors.model} help={demoModelNote(values.model)}>
             <BaseModelField id="model" value={values.model} bases={bases} invalid={!!errors.model} onChange={(m) => setTop("model", m)} />
           </Field>
           <Field id="training_file" label="Training dataset" error={errors.training_file}>
