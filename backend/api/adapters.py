@@ -103,7 +103,8 @@ def download_adapter_version(name: Name, version: Version, request: Request, ses
                              format: Annotated[Literal["tar.gz", "zip"], Query()] = "tar.gz",
                              artifact: Annotated[Literal["adapter", "merged"], Query()] = "adapter") -> StreamingResponse:
     """Download the artifact folder (or its merged full model) as a streamed .tar.gz or .zip."""
-    row = service.get_version(session=session, name=name, version=version, principal=principal)
+    row = service.settle(session=session, settings=settings, version=service.get_version(
+        session=session, name=name, version=version, principal=principal))
     if row.status != "ready":
         raise APIError(400, f"Version {version} of '{name}' is {row.status}; only ready versions download.",
                        param="version", code="adapter_version_not_ready")
@@ -128,7 +129,8 @@ def download_adapter_version(name: Name, version: Version, request: Request, ses
 def merge_adapter_version(name: Name, version: Version, request: Request, session: SessionDep,
                           settings: SettingsDep, principal: CurrentPrincipal) -> AdapterVersionObject:
     """Merge the version into its base as a new full model, on a worker; poll the version for `merge`."""
-    row = service.get_version(session=session, name=name, version=version, principal=principal)
+    row = service.settle(session=session, settings=settings, version=service.get_version(
+        session=session, name=name, version=version, principal=principal))
     was = row.merge_status
     start_merge(session=session, settings=settings, queue=request.app.state.queue, row=row)
     if row.merge_status != was:
@@ -137,11 +139,11 @@ def merge_adapter_version(name: Name, version: Version, request: Request, sessio
 
 
 @router.put("/{name}/aliases/{alias}", response_model=AliasObject)
-def set_adapter_alias(name: Name, alias: Alias, body: AliasUpdate, session: SessionDep,
+def set_adapter_alias(name: Name, alias: Alias, body: AliasUpdate, session: SessionDep, settings: SettingsDep,
                       principal: CurrentPrincipal) -> AliasObject:
     """Point `name@alias` at a version (the move is recorded in the alias history)."""
     row = service.set_alias(session=session, name=name, alias=alias, version=body.version, actor=principal.user,
-                            principal=principal)
+                            principal=principal, settings=settings)
     _audit(session, principal, "adapter.alias.set", "adapter.alias", f"{name}@{row.alias}",
            service.get_adapter(session=session, name=name).team, version=row.version)
     return AliasObject(name=name, alias=row.alias, version=row.version, model=f"{name}@{row.alias}")

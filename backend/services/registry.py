@@ -122,6 +122,15 @@ def finalize_version(*, session: Session, settings: Settings, version: AdapterVe
     apply_check(session=session, version=version, check=check_artifact(settings, version.path))
 
 
+def settle(*, session: Session, settings: Settings, version: AdapterVersion) -> AdapterVersion:
+    """Check a still-pending version on the spot (the verifier thread had not reached it yet), for requests
+    that need it ready: chat, merge, download, alias."""
+    if version.status == "pending":
+        finalize_version(session=session, settings=settings, version=version)
+        session.commit()
+    return version
+
+
 @dataclass
 class ArtifactCheck:
     """What reading an artifact folder found; computed with no database session (hashing may take minutes)."""
@@ -276,12 +285,15 @@ def adapter_refs(*, session: Session, job_ids: list[str]) -> dict[str, dict[str,
 
 
 def set_alias(*, session: Session, name: str, alias: str, version: int, actor: str = "anonymous",
-              principal: Principal | None = None) -> AdapterAlias:
-    """Point `name@alias` at `version` and append the move to the alias history."""
+              principal: Principal | None = None, settings: Settings | None = None) -> AdapterAlias:
+    """Point `name@alias` at `version` and append the move to the alias history (with `settings`, a version
+    still pending is checked first)."""
     if not ALIAS.fullmatch(alias) or alias.isdigit():
         raise APIError(400, "An alias starts with a letter and has at most 64 letters, digits, '.', '_' or '-'.",
                        param="alias", code="invalid_alias")
     target = get_version(session=session, name=name, version=version, principal=principal)
+    if settings is not None:
+        settle(session=session, settings=settings, version=target)
     if target.status != "ready":
         raise APIError(400, f"Version {version} of '{name}' is {target.status}; only ready versions take aliases.",
                        param="version", code="adapter_version_not_ready")
@@ -385,9 +397,7 @@ def find_version(*, session: Session, settings: Settings, model: str,
     if found is None:
         raise APIError(404, f"Adapter '{name}' has no {'version ' + str(version) if version else 'ready version'}.",
                        param="model", code="model_not_found")
-    if found.status == "pending":
-        finalize_version(session=session, settings=settings, version=found)
-        session.commit()
+    settle(session=session, settings=settings, version=found)
     if found.status != "ready":
         raise APIError(400, f"Version {found.version} of '{name}' is {found.status} and cannot be used.",
                        param="model", code="model_not_ready")

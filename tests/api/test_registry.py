@@ -417,3 +417,20 @@ def test_a_running_jobs_checkpoint_name_resolves_to_its_adapter(jobs_client, cre
     with db.session() as session:
         served = registry.resolve_served_model(session=session, settings=job_settings, model=name)
     assert Path(served.adapter_path).resolve() == folder.resolve() and served.artifact == "peft"
+
+
+def test_a_still_pending_version_is_checked_when_a_request_needs_it(jobs_client, create, worker, redis, db,
+                                                                   job_settings, lora_artifact):
+    """The verifier thread checks versions soon after the relay registers them; a merge, download or alias
+    that comes first checks the version itself instead of refusing it as not ready."""
+    for suffix in ("early-merge", "early-download", "early-alias"):
+        created = create(suffix=suffix)
+        output = job_settings.jobs_dir / created["id"] / "output"
+        shutil.copytree(lora_artifact, output)
+        worker.status(created["id"], "succeeded", result=worker.success_result(str(output)))
+        with db.session() as session:
+            relay_once(session, redis, created["id"], data_dir=job_settings.data_dir)
+        assert jobs_client.get(f"{ADAPTERS}/{suffix}/versions/1").json()["status"] == "pending"
+    assert jobs_client.post(f"{ADAPTERS}/early-merge/versions/1/merge").status_code == 202
+    assert jobs_client.get(f"{ADAPTERS}/early-download/versions/1/download").status_code == 200
+    assert jobs_client.put(f"{ADAPTERS}/early-alias/aliases/prod", json={"version": 1}).status_code == 200
