@@ -16,6 +16,7 @@ import pytest
 from backend.services import registry
 from backend.services.relay import relay_once
 from tests.api.jobs_support import *  # noqa: F403 — fixtures
+from tests.api.test_isolation import teams  # noqa: F401 — fixture (two teams, an admin, real keys)
 from tests.helpers import job as job_body
 
 ADAPTERS = "/v1/adapters"
@@ -434,3 +435,22 @@ def test_a_still_pending_version_is_checked_when_a_request_needs_it(jobs_client,
     assert jobs_client.post(f"{ADAPTERS}/early-merge/versions/1/merge").status_code == 202
     assert jobs_client.get(f"{ADAPTERS}/early-download/versions/1/download").status_code == 200
     assert jobs_client.put(f"{ADAPTERS}/early-alias/aliases/prod", json={"version": 1}).status_code == 200
+
+
+def test_a_checkpoint_name_is_a_model_only_for_its_team(teams, db, redis):  # noqa: F811 (the fixture)
+    from tests.api.test_isolation import succeed as team_succeed
+
+    alice, bob, _root, settings = teams
+    done = team_succeed(alice, alice.upload(), settings, db, redis, suffix="bot")
+    folder = settings.jobs_dir / done["id"] / "checkpoints" / "checkpoint-1"
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
+    [checkpoint] = alice.get(f"/v1/fine_tuning/jobs/{done['id']}/checkpoints").json()["data"]
+    names = (checkpoint["fine_tuned_model_checkpoint"], f"ft:studio-tiny-llama:bot:{done['id'][6:]}:ckpt-step-1")
+    assert names[0] == "a.bot:1:ckpt-step-1"
+    for name in names:
+        body = {"model": name, "messages": [{"role": "user", "content": "hi"}]}
+        theirs = bob.post("/v1/chat/completions", json=body)
+        assert theirs.status_code == 404 and theirs.json()["error"]["code"] == "model_not_found"
+        mine = alice.post("/v1/chat/completions", json=body)  # resolved; no inference worker in this test
+        assert mine.status_code == 503 and mine.json()["error"]["code"] == "no_inference_worker"
