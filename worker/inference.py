@@ -69,7 +69,13 @@ def generate(self, request_id: str, served: dict, kind: str, params: dict,
 def _run(write, served: dict, kind: str, params: dict, messages, prompt) -> bool:
     import torch
 
-    from .finetune.generate import Finished, GenerationError, SamplingParams, Served, stream_generate
+    from .finetune.generate import (
+        Finished,
+        GenerationError,
+        SamplingParams,
+        Served,
+        stream_generate,
+    )
     from .finetune.models import ModelError
 
     try:
@@ -120,8 +126,8 @@ def _import_early() -> None:
     `from_pretrained`): pay that at start, not in the first request (measured: 2.0 s -> 0.15 s TTFT)."""
     try:
         import torch  # noqa: F401
-        import transformers.generation.utils  # noqa: F401
-        import transformers.modeling_utils  # noqa: F401
+        import transformers.generation.utils
+        import transformers.modeling_utils
         import transformers.tokenization_utils_tokenizers  # noqa: F401
     except Exception:  # the first request will report it
         log.warning("early import failed", exc_info=True)

@@ -27,7 +27,7 @@ def losses(out: Path) -> list[float]:
 def test_loss_falls_over_30_steps(tuning_type, tiny_model, chat_file, tmp_path):
     spec = parse_spec(job(tiny_model, chat_file, tuning={"type": tuning_type},
                           training={"max_steps": 30, "learning_rate": LEARNING[tuning_type]}))
-    result = run(spec, output_dir=tmp_path)
+    run(spec, output_dir=tmp_path)
     curve = losses(tmp_path)
     assert len(curve) == 30
     assert sum(curve[-5:]) / 5 < 0.9 * sum(curve[:5]) / 5, curve
@@ -38,7 +38,7 @@ def test_events_artifacts_and_lineage(tiny_model, chat_file, tmp_path):
     spec = parse_spec(job(tiny_model, chat_file, validation_file=valid, suffix="unit-demo",
                           training={"max_steps": 4, "eval_steps": 2, "save_steps": 2}))
     reporter = ListReporter()
-    result = run(spec, output_dir=tmp_path, reporter=reporter)
+    run(spec, output_dir=tmp_path, reporter=reporter)
 
     metrics = [e["data"] for e in reporter.of_type("metrics")]
     assert [m["step"] for m in metrics if "train_loss" in m] == [1, 2, 3, 4]

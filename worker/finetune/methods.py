@@ -6,8 +6,9 @@ maths; the builders only translate `spec.tuning` into peft configs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from .spec import ALL_LINEAR
 
@@ -172,9 +173,9 @@ def build_adalora(model: nn.Module, tuning: Any, ctx: BuildContext) -> nn.Module
 
 
 def _lycoris_kwargs(model: nn.Module, tuning: Any) -> dict[str, Any]:
-    return dict(task_type="CAUSAL_LM", r=tuning.r, alpha=tuning.alpha, rank_dropout=tuning.rank_dropout,
-                module_dropout=tuning.module_dropout,
-                target_modules=resolve_target_modules(model, tuning.target_modules))
+    return {"task_type": "CAUSAL_LM", "r": tuning.r, "alpha": tuning.alpha, "rank_dropout": tuning.rank_dropout,
+            "module_dropout": tuning.module_dropout,
+            "target_modules": resolve_target_modules(model, tuning.target_modules)}
 
 
 @register("loha", artifact=PEFT, mergeable=True)
@@ -197,6 +198,8 @@ def build_ia3(model: nn.Module, tuning: Any, ctx: BuildContext) -> nn.Module:
     from peft import IA3Config
     from peft.utils.constants import (
         TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING as FF_MAP,
+    )
+    from peft.utils.constants import (
         TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING as TARGET_MAP,
     )
 
@@ -318,7 +321,7 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     for param in model.parameters():
         n = param.numel()
         if type(param).__name__ == "Params4bit":
-            n = int(getattr(param, "quant_state").shape.numel()) if getattr(param, "quant_state", None) else n * 2
+            n = int(param.quant_state.shape.numel()) if getattr(param, "quant_state", None) else n * 2
         total += n
         if param.requires_grad:
             trainable += n

@@ -38,7 +38,7 @@ class JsonlReporter:
 
     def __init__(self, stream: IO[str] | None = None, metrics_path: Path | None = None):
         self.stream = stream
-        self.metrics_file = open(metrics_path, "a", encoding="utf-8") if metrics_path else None
+        self.metrics_file = open(metrics_path, "a", encoding="utf-8") if metrics_path else None  # noqa: SIM115 - closed by close()
 
     def report(self, event: dict[str, Any]) -> None:
         if self.stream is not None:
@@ -80,7 +80,13 @@ class ProgressReporter:
 
     def __init__(self, stream: IO[str] = sys.stderr):
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         self.progress = Progress(
             TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),

@@ -11,15 +11,22 @@ import json
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import methods as methods_
 from .batching import TokenizedData, pack_examples, tokenize_dataset
 from .data import LoadedDataset, read_dataset
 from .models import load_model, load_tokenizer, resolve_model
-from .reporting import FanoutReporter, JsonlReporter, Reporter, make_event, metrics_message
+from .reporting import (
+    FanoutReporter,
+    JsonlReporter,
+    Reporter,
+    make_event,
+    metrics_message,
+)
 from .spec import PROMPT_TYPES, JobSpec
 
 StopSignal = Callable[[], "str | None"]  # returns None, "cancel" or "pause"
@@ -181,7 +188,7 @@ def prepare_data(spec: JobSpec, tokenizer: Any) -> PreparedData:
     prepared = PreparedData(train=train, valid=valid)
     if spec.stage == "dpo":
         return prepared
-    options = dict(max_seq_length=spec.training.max_seq_length, completion_only=spec.training.completion_only_loss)
+    options = {"max_seq_length": spec.training.max_seq_length, "completion_only": spec.training.completion_only_loss}
     prepared.train_tokens = tokenize_dataset(train, tokenizer, **options)
     if not prepared.train_tokens.examples:
         raise TrainingError("no training example has a trainable token left; raise training.max_seq_length")
@@ -328,4 +335,4 @@ def _emitter(reporter: Reporter | None) -> Callable[..., None]:
     return emit
 
 
-__all__ = ["run", "make_plan", "Plan", "TrainResult", "TrainingError", "DEFAULT_BATCH_SIZE"]
+__all__ = ["DEFAULT_BATCH_SIZE", "Plan", "TrainResult", "TrainingError", "make_plan", "run"]
