@@ -391,3 +391,15 @@ def test_concurrent_first_uploads_share_the_demo_tokenizer_cache(tmp_path):
         paths = list(pool.map(lambda _: _demo_tokenizer_file(fresh), range(8)))
     assert len(set(paths)) == 1 and paths[0].is_file()
     assert not list(paths[0].parent.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("name, content", [
+    ("bigint.jsonl", b'{"text": "ok", "n": ' + b"9" * 5000 + b"}\n"),
+    ("bigint.json", b'[{"text": "ok", "n": ' + b"9" * 5000 + b"}]"),
+])
+def test_number_too_long_for_python_is_a_400_naming_the_row(client, settings, name, content):
+    """Python refuses ints of more than 4300 digits with a ValueError, which is not a JSONDecodeError."""
+    error = _error(_post(client, name, content), 400)
+    assert error["code"] == "invalid_training_file" and "1" in error["message"]
+    assert "number" in error["message"] or "integer" in error["message"]
+    _nothing_stored(client, settings)

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
@@ -77,6 +78,9 @@ def iter_jsonl(fh: BinaryIO, issues: Issues, limits: DataLimits) -> Iterator[tup
             last_error = number
         except RecursionError:
             issues.add(number, None, "JSON is nested too deeply")
+        except ValueError:  # not a JSONDecodeError: Python refuses ints of more than 4300 digits
+            issues.add(number, None, "invalid JSON (a number is too long: integers may have at most "
+                                     f"{sys.get_int_max_str_digits()} digits)")
     if last_error is not None and issues.items and issues.items[-1].line == last_error:
         issue = issues.items[-1]  # the failing line was the last one: say what probably happened
         issues.items[-1] = type(issue)(issue.line, issue.field, issue.message + "; the file may be truncated",
