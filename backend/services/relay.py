@@ -120,7 +120,7 @@ class Relay:
         """Wake SSE followers as soon as new events are stored (or after `timeout`, whichever first)."""
         try:
             await asyncio.wait_for(self._changed.wait(), timeout=timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     def _notify(self) -> None:
@@ -186,7 +186,7 @@ class Relay:
                 self._healthy, delay = False, min(max(delay * 2, self.interval), 5.0)
             try:
                 await asyncio.wait_for(self._stopping.wait(), timeout=delay or 0.001)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def start(self) -> None:
