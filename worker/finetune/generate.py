@@ -367,7 +367,11 @@ def generation_inputs(model: Any, input_ids: Any) -> tuple[Any, dict[str, Any]]:
                       device=input_ids.device)
     kind = str(getattr(peft_config.peft_type, "value", peft_config.peft_type))
     if kind == "PREFIX_TUNING":
-        return base, {"input_ids": input_ids, "attention_mask": mask, "cache": model.get_prompt(batch_size=1)}
+        import inspect
+
+        # transformers 5.0-5.2x named the forward's cache `past_key_values`; later versions `cache`
+        name = "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+        return base, {"input_ids": input_ids, "attention_mask": mask, name: model.get_prompt(batch_size=1)}
     if kind in ("PROMPT_TUNING", "P_TUNING"):
         prompts = model.get_prompt(batch_size=1).to(model.word_embeddings.weight.dtype)
         return base, {"inputs_embeds": torch.cat([prompts, model.word_embeddings(input_ids)], dim=1),
