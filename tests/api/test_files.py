@@ -403,3 +403,17 @@ def test_number_too_long_for_python_is_a_400_naming_the_row(client, settings, na
     assert error["code"] == "invalid_training_file" and "1" in error["message"]
     assert "number" in error["message"] or "integer" in error["message"]
     _nothing_stored(client, settings)
+
+
+@pytest.mark.parametrize("row, field", [
+    ({"prompt": "a\ud800b", "completion": "x"}, "prompt"),
+    ({"messages": [{"role": "user", "content": "hi\udfff"}, {"role": "assistant", "content": "x"}]},
+     "messages[0].content"),
+])
+def test_lone_surrogate_escape_is_a_400_naming_the_field(client, settings, row, field):
+    """A JSON escape such as \\ud800 decodes to a string no tokenizer (nor UTF-8) can take."""
+    content = _jsonl([{"prompt": "ok", "completion": "y"}]) if "prompt" in row else b""
+    error = _error(_post(client, "surrogate.jsonl", _jsonl([row]) + content), 400)
+    assert error["code"] == "invalid_training_file"
+    assert "line 1" in error["message"] and field in error["message"] and "surrogate" in error["message"]
+    _nothing_stored(client, settings)

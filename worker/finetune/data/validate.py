@@ -24,6 +24,21 @@ def type_name(value: Any) -> str:
     return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
 
 
+def surrogate_at(text: str) -> int | None:
+    """1-based position of a lone UTF-16 surrogate (a JSON escape like \\ud800 decodes to one); such a
+    string cannot be encoded as UTF-8, so no tokenizer takes it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return e.start + 1
+    return None
+
+
+def surrogate_message(position: int) -> str:
+    return (f"contains a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape) at character {position}; "
+            "fix or remove that character")
+
+
 class Row:
     """Validation helpers for one row; each failure is recorded on ``issues``."""
 
@@ -47,6 +62,8 @@ class Row:
             return ""
         if required and not value.strip():
             self.fail(name, "is empty; it must be a non-empty string")
+        if (at := surrogate_at(value)) is not None:
+            self.fail(name, surrogate_message(at))
         return value
 
     def _message(self, msg: dict, where: str, i: int) -> dict:
@@ -66,6 +83,8 @@ class Row:
         if not isinstance(content, str):
             self.fail(f"{where}.{content_key}", f"must be a string, got {type_name(content)}")
             content = ""
+        elif (at := surrogate_at(content)) is not None:
+            self.fail(f"{where}.{content_key}", surrogate_message(at))
         norm = {"role": role, "content": content}
         if "weight" in msg and msg["weight"] is not None:
             if msg["weight"] not in (0, 1) or isinstance(msg["weight"], bool):
