@@ -10,9 +10,10 @@ from backend.db.models import Adapter, AdapterAlias, AdapterVersion
 from backend.schemas.registry import ModelObject
 from backend.services.auth import Principal, visible
 from backend.services.models import BaseModelInfo, list_base_models, lookup_base_model
-from backend.services.registry import find_version, ready_versions, version_ref
+from backend.services.registry import find_checkpoint_row, find_version, ready_versions, version_ref
 from backend.settings import Settings
 from worker.finetune.model_refs import ModelRefError
+from worker.finetune.spec import parse_spec
 
 
 def base_object(info: BaseModelInfo) -> ModelObject:
@@ -47,6 +48,11 @@ def list_models(*, session: Session, settings: Settings, principal: Principal | 
 
 
 def get_model(*, session: Session, settings: Settings, model: str, principal: Principal | None = None) -> ModelObject:
+    found = find_checkpoint_row(session=session, settings=settings, model=model, principal=principal)
+    if found is not None:  # chat takes a job's checkpoint names, so retrieving one answers too
+        job, row = found
+        return ModelObject(id=model, created=row.created_at, owned_by="studio", parent=job.model, kind="adapter",
+                           adapter={"job_id": job.id, "step": row.step_number, "method": parse_spec(job.spec).tuning.type})
     version = find_version(session=session, settings=settings, model=model, principal=principal)
     if version is not None:
         return adapter_object(model, version)

@@ -415,10 +415,10 @@ def served_version(settings: Settings, version: AdapterVersion, requested: str) 
 CHECKPOINT_NAME = re.compile(r"(?P<owner>.+):ckpt-step-(?P<step>\d{1,12})")
 
 
-def find_checkpoint(*, session: Session, settings: Settings, model: str,
-                    principal: Principal | None = None) -> ServedModel | None:
-    """A `fine_tuned_model_checkpoint` name (`name:3:ckpt-step-15`, or `ft:…:ckpt-step-15` while the job
-    runs) → that checkpoint's adapter (or full model) on the job's base; None when `model` is no such name."""
+def find_checkpoint_row(*, session: Session, settings: Settings, model: str,
+                        principal: Principal | None = None) -> tuple[Job, Checkpoint] | None:
+    """The job and checkpoint row a `fine_tuned_model_checkpoint` name (`name:3:ckpt-step-15`, or
+    `ft:…:ckpt-step-15` while the job runs) names; None when `model` is no such name, 404 when it names none."""
     match = CHECKPOINT_NAME.fullmatch(model)
     if match is None:
         return None
@@ -436,6 +436,18 @@ def find_checkpoint(*, session: Session, settings: Settings, model: str,
     if row is None:
         raise APIError(404, f"Job {job.id} has no checkpoint at step {step}: GET /v1/fine_tuning/jobs/{job.id}/"
                             "checkpoints lists them.", param="model", code="model_not_found")
+    return job, row
+
+
+def find_checkpoint(*, session: Session, settings: Settings, model: str,
+                    principal: Principal | None = None) -> ServedModel | None:
+    """A checkpoint name (see `find_checkpoint_row`) → that checkpoint's adapter (or full model) on the job's
+    base; None when `model` is no such name."""
+    found = find_checkpoint_row(session=session, settings=settings, model=model, principal=principal)
+    if found is None:
+        return None
+    job, row = found
+    step = row.step_number
     folder = absolute(settings, row.path)
     if parse_spec(job.spec).tuning.type == "adapter":  # its Trainer checkpoint is not a loadable bottleneck folder
         raise APIError(400, f"Checkpoints of bottleneck adapters cannot be served; chat with the job's final "

@@ -393,6 +393,10 @@ def test_a_checkpoint_name_chats_with_that_checkpoints_adapter(jobs_client, succ
     checkpoint = job_settings.jobs_dir / done["id"] / "checkpoints" / "checkpoint-1"
     assert Path(served["adapter_path"]).resolve() == checkpoint.resolve() and served["artifact"] == "peft"
     assert served["base"] == Path(tiny_model).name
+    retrieved = jobs_client.get(f"/v1/models/{names[1]}")  # what the SDK's models.retrieve asks
+    assert retrieved.status_code == 200, retrieved.text
+    assert retrieved.json()["id"] == names[1] and retrieved.json()["parent"] == Path(tiny_model).name
+    assert retrieved.json()["adapter"] == {"job_id": done["id"], "step": 1, "method": "lora"}
 
     missing = jobs_client.post("/v1/chat/completions", json={
         "model": "ck:1:ckpt-step-9", "messages": [{"role": "user", "content": "Hi"}]})
