@@ -10,7 +10,12 @@ from backend.db.models import Adapter, AdapterAlias, AdapterVersion
 from backend.schemas.registry import ModelObject
 from backend.services.auth import Principal, visible
 from backend.services.models import BaseModelInfo, list_base_models, lookup_base_model
-from backend.services.registry import find_checkpoint_row, find_version, ready_versions, version_ref
+from backend.services.registry import (
+    find_checkpoint_row,
+    find_version,
+    ready_versions,
+    version_ref,
+)
 from backend.settings import Settings
 from worker.finetune.model_refs import ModelRefError
 from worker.finetune.spec import parse_spec
