@@ -22,7 +22,12 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.errors import APIError
-from backend.schemas.inference import ChatCompletion, ChatCompletionRequest, Completion, SamplingRequest
+from backend.schemas.inference import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    Completion,
+    SamplingRequest,
+)
 from backend.services.queue import JobQueue, QueueUnavailable
 from backend.settings import Settings
 
@@ -45,7 +50,7 @@ def parse(model: type[BaseModel], body: Any) -> Any:
     if not isinstance(body, dict):
         raise APIError(400, "The request body must be a JSON object.", code="invalid_request")
     try:
-        return model.model_validate(body)
+        parsed = model.model_validate(body)
     except ValidationError as exc:
         error = exc.errors()[0]
         param = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".") or None
@@ -54,6 +59,30 @@ def parse(model: type[BaseModel], body: Any) -> Any:
                            code="missing_required_parameter") from None
         reason = error["msg"].removeprefix("Value error, ")
         raise APIError(400, f"Invalid value for '{param}': {reason}.", param=param, code="invalid_value") from None
+    if (param := _lone_surrogate(body)) is not None:
+        raise APIError(400, f"Invalid value for '{param}': the text contains a lone UTF-16 surrogate (an unpaired "
+                            "\\ud800-\\udfff escape), which no tokenizer takes; fix or remove that character.",
+                       param=param, code="invalid_value")
+    return parsed
+
+
+def _lone_surrogate(body: dict) -> str | None:
+    """The path of the first string (depth-first, in the body's order) that cannot be encoded as UTF-8:
+    JSON lets `\\ud800` stand alone and the tokenizer then fails on the worker. Iterative, so a deep body
+    cannot exhaust the stack."""
+    pending: list[tuple[str, Any]] = [(key, value) for key, value in reversed(body.items())]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return path
+        elif isinstance(value, dict):
+            pending.extend((f"{path}.{key}", item) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            pending.extend((f"{path}[{i}]", item) for i, item in reversed(list(enumerate(value))))
+    return None
 
 
 @dataclass(frozen=True)

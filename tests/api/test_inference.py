@@ -220,3 +220,25 @@ def test_no_answer_in_time_is_504(client, heartbeat):
     started = time.monotonic()
     error = error_of(client.post("/v1/chat/completions", json={"model": "tiny-llama", "messages": HELLO}), 504)
     assert error["code"] == "timeout" and 2.5 < time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("path, body, param", [
+    ("/v1/chat/completions", '{"model": "tiny-llama", "messages": [{"role": "user", "content": "hi\\ud800"}]}',
+     "messages[0].content"),
+    ("/v1/chat/completions", ('{"model": "tiny-llama", "messages": [{"role": "user", "content": [{"type": "text", '
+                              '"text": "a"}, {"type": "text", "text": "\\udc00"}]}]}'), "messages[0].content[1].text"),
+    ("/v1/chat/completions", ('{"model": "tiny-llama", "messages": [{"role": "user", "content": "hi"}], '
+                              '"stop": ["\\ud83d"]}'), "stop[0]"),
+    ("/v1/completions", '{"model": "tiny-llama", "prompt": "\\udfff"}', "prompt"),
+])
+def test_lone_surrogate_is_a_400_and_never_reaches_the_worker(client, redis, heartbeat, tiny_model,  # noqa: F811
+                                                              path, body, param):
+    """A JSON escape like \\ud800 decodes to a string the tokenizer refuses (the worker answered 500)."""
+    from transformers import AutoTokenizer
+
+    with pytest.raises(TypeError):  # why it must stop here: the real tokenizer cannot take it
+        AutoTokenizer.from_pretrained(tiny_model)("hi\ud800")
+    response = client.post(path, content=body.encode(), headers={"Content-Type": "application/json"})
+    error = error_of(response, 400)
+    assert error["param"] == param and "surrogate" in error["message"] and param in error["message"]
+    assert sent_tasks(redis, "inference") == []
