@@ -99,6 +99,16 @@ def test_bad_spec_field_is_400_naming_it(jobs_client, chat_file_id, redis, overr
     assert jobs_client.get(JOBS).json()["data"] == [] and sent_tasks(redis) == []
 
 
+@pytest.mark.parametrize("metadata", ['{"k": "\\ud800"}', '{"\\udfff": "v"}'])
+def test_metadata_with_a_lone_surrogate_is_400_and_nothing_stored(jobs_client, chat_file_id, redis, metadata):
+    """A JSON escape like \\ud800 cannot be stored as UTF-8: the value was a 500, the key came back garbled."""
+    body = json.dumps(job("studio-tiny-llama", chat_file_id))[:-1] + f', "metadata": {metadata}}}'
+    response = jobs_client.post(JOBS, content=body.encode(), headers={"content-type": "application/json"})
+    error = error_of(response, 400)
+    assert error["param"] == "metadata" and "surrogate" in error["message"], error
+    assert jobs_client.get(JOBS).json()["data"] == [] and sent_tasks(redis) == []
+
+
 @pytest.mark.parametrize("raw", [b"[1, 2]", b"null", b"{not json"])
 def test_body_must_be_a_json_object(jobs_client, raw):
     response = jobs_client.post(JOBS, content=raw, headers={"content-type": "application/json"})

@@ -372,6 +372,11 @@ class JobSpec(_Strict):
                 raise ValueError(f"metadata key {key[:20]!r}... is {len(key)} characters; keys are at most 64")
             if len(item) > 512:
                 raise ValueError(f"metadata value for {key!r} is {len(item)} characters; values are at most 512")
+            try:  # a JSON escape like \\ud800 stands alone: not UTF-8, so it cannot be stored or shown
+                key.encode("utf-8"), item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(f"metadata key {key!r} or its value contains a lone UTF-16 surrogate (an unpaired "
+                                 "\\ud800-\\udfff escape); fix or remove that character") from None
         return value
 
     @model_validator(mode="after")
