@@ -12,12 +12,14 @@ import os
 import unicodedata
 from pathlib import Path
 
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from backend.api.errors import APIError
 from backend.db.ids import new_id
-from backend.db.models import File
+from backend.db.models import File, Job
 from backend.schemas.files import FILE_PURPOSES
+from backend.schemas.jobs import ACTIVE_STATUSES
 from backend.services import dataset_scan, tokens
 from backend.services.auth import Principal, can_see, visible
 from backend.services.pagination import newest_first
@@ -162,7 +164,16 @@ def list_files(*, session: Session, after: str | None = None, limit: int = 20, p
 
 
 def delete_file(*, session: Session, settings: Settings, row: File) -> None:
-    """Remove the row, then the bytes."""
+    """Remove the row, then the bytes; refused (409) while a job that has not ended reads the file, which
+    would otherwise fail later on a missing file (a paused job reads it again when it resumes)."""
+    user = session.scalars(select(Job).where(Job.status.in_(ACTIVE_STATUSES),
+                                              or_(Job.training_file == row.id, Job.validation_file == row.id))
+                           .order_by(Job.created_at).limit(1)).first()
+    if user is not None:
+        role = "training" if user.training_file == row.id else "validation"
+        raise APIError(409, f"File '{row.id}' is the {role} file of job '{user.id}', which is {user.status}: "
+                            "cancel the job or wait until it ends, then delete the file.",
+                       param="file_id", code="file_in_use")
     path = storage_path(settings, row)
     session.delete(row)
     session.commit()

@@ -253,6 +253,20 @@ def test_unknown_job_is_404(jobs_client, action):
     assert error["param"] == "fine_tuning_job_id" and "ftjob-nope" in error["message"]
 
 
+@pytest.mark.parametrize("field", ["training_file", "validation_file"])
+def test_a_file_an_unfinished_job_uses_cannot_be_deleted(jobs_client, chat_file_id, upload_file, create, field):
+    """Deleting it let the job fail later with 'file not found: <server path>'; after the job ends it may go."""
+    other = upload_file("chat.jsonl")
+    job_id = create(**({"validation_file": other} if field == "validation_file" else {}))["id"]
+    file_id = other if field == "validation_file" else chat_file_id
+    error = error_of(jobs_client.delete(f"/v1/files/{file_id}"), 409)
+    assert error["code"] == "file_in_use" and error["param"] == "file_id"
+    assert job_id in error["message"] and "cancel" in error["message"]
+    assert jobs_client.get(f"/v1/files/{file_id}/content").status_code == 200  # nothing lost
+    assert jobs_client.post(f"{JOBS}/{job_id}/cancel").json()["status"] == "cancelled"
+    assert jobs_client.delete(f"/v1/files/{file_id}").json()["deleted"] is True
+
+
 def test_cancel_a_queued_job_at_once(jobs_client, create, redis):
     job_id = create()["id"]
     body = jobs_client.post(f"{JOBS}/{job_id}/cancel").json()
