@@ -48,7 +48,8 @@ def workers_key(prefix: str) -> str:
 def parse(model: type[BaseModel], body: Any) -> Any:
     """The request, or 400 naming the first bad field (OpenAI answers 400, not 422, here)."""
     if not isinstance(body, dict):
-        raise APIError(400, "The request body must be a JSON object.", code="invalid_request")
+        raise APIError(400, "The request body must be a JSON object, sent with Content-Type: application/json.",
+                       code="invalid_request")
     try:
         parsed = model.model_validate(body)
     except ValidationError as exc:

@@ -37,7 +37,8 @@ def invalid(message: str, param: str | None, code: str = "invalid_value") -> API
 def parse_job_body(body: Any) -> JobSpec:
     """`parse_spec`, with its first error's field path as the envelope's `param`."""
     if not isinstance(body, dict):
-        raise invalid("The request body must be a JSON object (a job spec).", None)
+        raise invalid("The request body must be a JSON object (a job spec), sent with Content-Type: application/json.",
+                      None)
     try:
         return parse_spec(body)
     except SpecError as exc:

@@ -116,6 +116,16 @@ def test_body_must_be_a_json_object(jobs_client, raw):
     error_of(response, response.status_code)
 
 
+@pytest.mark.parametrize("path", [JOBS, "/v1/estimate", "/v1/completions"])
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+def test_a_json_body_sent_with_another_content_type_says_which_to_send(jobs_client, chat_file_id, path,
+                                                                       content_type):
+    """The body is a JSON object; only the header is wrong, so 'must be a JSON object' alone misleads."""
+    body = json.dumps({**job("studio-tiny-llama", chat_file_id), "prompt": "a"})
+    error = error_of(jobs_client.post(path, content=body, headers={"content-type": content_type}), 400)
+    assert "Content-Type: application/json" in error["message"], error
+
+
 def test_missing_training_file_field_names_it(jobs_client):
     error = error_of(jobs_client.post(JOBS, json={"model": "studio-tiny-llama"}), 400)
     assert error["param"] == "training_file" and "Field required" in error["message"]
