@@ -13,7 +13,7 @@ worker makes) once per method, each in its own process so that peak GPU memory i
 
 For each it prints real tokens/s (non-padding tokens over the wall time of the training loop, the core's
 own `tokens_per_second`), peak `torch.cuda.max_memory_allocated`, first and last train loss, and whether a
-greedy generation from the trained artifact differs from the base's (prefix tuning included — the defect
+greedy generation from the trained artifact, served as chat serves it, differs from the base's (prefix tuning included — the defect
 of issue 9 was that generate() ignored a prefix). Ratios to LoRA are printed beside the absolute numbers.
 """
 
@@ -57,16 +57,6 @@ def job_body(data: str, tuning: dict, steps: int) -> dict:
     }
 
 
-def greedy_text(model, tokenizer, device: str) -> str:
-    import torch
-
-    ids = tokenizer.apply_chat_template(PROMPT, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-    ids = {k: v.to(device) for k, v in ids.items()}
-    with torch.no_grad():
-        out = model.generate(**ids, max_new_tokens=24, do_sample=False)
-    return tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
-
-
 def child(method: str, data: str, steps: int, out_json: str, workdir: str) -> None:
     import torch
 
@@ -90,29 +80,24 @@ def child(method: str, data: str, steps: int, out_json: str, workdir: str) -> No
 
 
 def generation_check(method: str, artifact: Path) -> dict:
-    """Greedy text of the trained artifact vs the base, through the inference worker's own generate path."""
+    """Greedy text of the trained artifact vs the base, through the inference worker's own serving path
+    (`worker.finetune.generate.stream_generate`, the code behind /v1/chat/completions)."""
     import torch
 
-    try:
-        from worker.finetune.generate import load_for_generation  # the serving path, when it exists
-    except ImportError:
-        load_for_generation = None
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from worker.finetune.generate import Finished, ModelCache, SamplingParams, Served, stream_generate
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    base_dir = Path(os.environ["STUDIO_DATA_DIR"]) / "models" / MODEL_NAME
-    tokenizer = AutoTokenizer.from_pretrained(base_dir)
-    base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.bfloat16).to(device)
-    base_text = greedy_text(base, tokenizer, device)
-    if method == "full":
-        tuned = AutoModelForCausalLM.from_pretrained(artifact, dtype=torch.bfloat16).to(device)
-    elif load_for_generation is not None:
-        tuned = load_for_generation(base, artifact)
-    else:
-        from peft import PeftModel
+    cuda = torch.cuda.is_available()
+    cache = ModelCache(size=2, device="cuda" if cuda else "cpu", dtype=torch.bfloat16 if cuda else torch.float32)
+    params = SamplingParams(max_tokens=24, temperature=0.0)
 
-        tuned = PeftModel.from_pretrained(base, artifact).to(device)
-    tuned_text = greedy_text(tuned, tokenizer, device)
+    def text(served: Served) -> str:
+        return "".join(d for d in stream_generate(cache, served, messages=PROMPT, params=params)
+                       if not isinstance(d, Finished))
+
+    base_text = text(Served(base=MODEL_NAME))
+    tuned = (Served(base=MODEL_NAME, artifact="full", adapter_path=str(artifact)) if method == "full"
+             else Served(base=MODEL_NAME, artifact="peft", adapter_path=str(artifact), adapter_key=method))
+    tuned_text = text(tuned)
     return {"base_text": base_text, "tuned_text": tuned_text, "generation_differs": base_text != tuned_text}
 
 

@@ -36,3 +36,13 @@ def test_remote_code_is_never_trusted():
     # and the loaders do say it, so a change of transformers' default cannot turn it on
     models = (REPO / "worker" / "finetune" / "models.py").read_text(encoding="utf-8")
     assert models.count("trust_remote_code=False") >= 3
+
+
+def test_hub_kernels_are_never_loaded():
+    """transformers 5 swaps layers for kernels downloaded from the hub unless told not to (remote code)."""
+    import torch
+
+    from worker.finetune.models import load_model, resolve_model
+
+    model = load_model(resolve_model("studio-tiny-llama"), dtype=torch.float32)
+    assert model.use_kernels is False

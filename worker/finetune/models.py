@@ -238,7 +238,11 @@ def load_model(
     """Load the base weights (safetensors only, no remote code), quantized when asked."""
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"dtype": dtype, "use_safetensors": True, "trust_remote_code": False}
+    # transformers 5.25 kernelizes by default (`use_kernels=None` -> True): layers swapped for kernels fetched
+    # from the Hugging Face hub at load time, i.e. remote code and network at run time, and without the
+    # `kernels` package (the GPU image has none) every load fails. The studio runs no remote code: off.
+    kwargs: dict[str, Any] = {"dtype": dtype, "use_safetensors": True, "trust_remote_code": False,
+                              "use_kernels": False}
     qconfig = quantization_config(quantization, dtype, double_quant)
     if qconfig is not None:
         kwargs["quantization_config"] = qconfig
