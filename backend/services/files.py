@@ -91,6 +91,9 @@ def create_file(*, session: Session, settings: Settings, upload_path: Path, file
     """
     checked = upload_path
     try:
+        if purpose is None:
+            raise APIError(400, "Missing purpose: send the form field purpose=fine-tune with the file.",
+                           param="purpose", code="invalid_purpose")
         if purpose not in FILE_PURPOSES:
             raise APIError(400, f"Invalid purpose {purpose!r}: expected one of {', '.join(FILE_PURPOSES)}.",
                            param="purpose", code="invalid_purpose")

@@ -76,6 +76,12 @@ def test_upload_reports_several_problems(upload):
     assert "line 2" in message and "line 3" in message and "line 4" in message and "(and 1 more problem)" in message
 
 
+def test_a_missing_purpose_is_named_missing_not_none(client, upload, settings):
+    error = _error(upload(EXAMPLES / "chat.jsonl", purpose=None), 400)
+    assert "None" not in error["message"] and "missing" in error["message"].lower()
+    assert "purpose=fine-tune" in error["message"]
+
+
 @pytest.mark.parametrize("purpose", ["assistants", "", None])
 def test_upload_needs_fine_tune_purpose(client, upload, settings, purpose):
     error = _error(upload(EXAMPLES / "chat.jsonl", purpose=purpose), 400)
