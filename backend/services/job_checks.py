@@ -17,7 +17,7 @@ from backend.services.auth import Principal, can_see
 from backend.services.models import LINEAR_MODULES, lookup_base_model
 from backend.settings import Settings
 from worker.finetune.data import STAGE_FORMATS
-from worker.finetune.model_refs import ModelRefError
+from worker.finetune.model_refs import ModelRefError, shown
 from worker.finetune.spec import (
     TUNING_TYPES,
     FitError,
@@ -28,6 +28,9 @@ from worker.finetune.spec import (
 )
 
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# How the registry names what it serves (`name:version`, `name@alias`, `…:ckpt-step-N`, `ft:…`); no local
+# folder name holds ':' and no hub id lacks '/', so a base reference never matches this.
+ADAPTER_REF = re.compile(r"ft:[^/]+|[A-Za-z0-9][A-Za-z0-9._-]*(:[0-9]+(:ckpt-step-[0-9]+)?|@[A-Za-z0-9._-]+)")
 
 
 def invalid(message: str, param: str | None, code: str = "invalid_value") -> APIError:
@@ -86,6 +89,10 @@ def check_model(*, settings: Settings, spec: JobSpec, weights: bool = True) -> s
     try:
         info = lookup_base_model(settings=settings, ref=spec.model, weights=weights)
     except ModelRefError as exc:
+        if ADAPTER_REF.fullmatch(spec.model.strip()):
+            raise invalid(f"Model '{shown(spec.model)}' names a registry adapter (name:version, name@alias or a "
+                          "checkpoint), which cannot be the base of a job or an estimate: use its base model, "
+                          "the `parent` that GET /v1/models/{model} shows.", "model", "invalid_model") from None
         raise invalid(str(exc), "model", exc.code) from None
     try:
         check_fits_model(spec, info.config)

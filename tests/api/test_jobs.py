@@ -126,6 +126,16 @@ def test_a_json_body_sent_with_another_content_type_says_which_to_send(jobs_clie
     assert "Content-Type: application/json" in error["message"], error
 
 
+@pytest.mark.parametrize("path", [JOBS, "/v1/estimate"])
+@pytest.mark.parametrize("model", ["support-bot:1", "teama.support-bot@production", "support-bot:2:ckpt-step-15",
+                                   "ft:studio-tiny-llama:lora:01M912NYNY8C101ZD48JZTY3A4:ckpt-step-2"])
+def test_an_adapter_name_as_base_says_to_use_its_base(jobs_client, chat_file_id, path, model):
+    """GET /v1/models lists adapters, and 'Unknown model …: use a model from GET /v1/models' contradicted it."""
+    error = error_of(jobs_client.post(path, json=job(model, chat_file_id)), 400)
+    assert error["param"] == "model" and "adapter" in error["message"] and "parent" in error["message"], error
+    assert "GET /v1/models," not in error["message"]
+
+
 def test_missing_training_file_field_names_it(jobs_client):
     error = error_of(jobs_client.post(JOBS, json={"model": "studio-tiny-llama"}), 400)
     assert error["param"] == "training_file" and "Field required" in error["message"]
