@@ -20,6 +20,7 @@ from backend.db.models import Checkpoint, Job, JobEvent, now
 from backend.schemas.jobs import TERMINAL_STATUSES, CheckpointObject, JobEventObject
 from backend.services import registry
 from backend.services.jobs import fine_tuned_model_name
+from backend.services.public_paths import public_text, without_server_paths
 from backend.services.scheduler import DEFAULT_MAX_ATTEMPTS, REQUEUED_CODES, requeue_or_fail
 from worker.finetune.spec import parse_spec
 
@@ -208,8 +209,9 @@ def update_eta(*, session: Session, job: Job) -> None:
 
 
 def event_public(row: JobEvent) -> JobEventObject:
-    return JobEventObject(id=row.id, created_at=row.created_at, level=row.level, message=row.message,
-                          type=row.type, data=row.data, attempt=row.attempt)
+    """The wire shape; server paths in the message and data become studio names (`public_paths`)."""
+    return JobEventObject(id=row.id, created_at=row.created_at, level=row.level, message=public_text(row.message),
+                          type=row.type, data=without_server_paths(row.data), attempt=row.attempt)
 
 
 def list_events(*, session: Session, job_id: str, after_seq: int = 0, limit: int = 20) -> tuple[list[JobEvent], bool]:

@@ -26,6 +26,7 @@ from backend.services import fair_queue
 from backend.services.auth import Principal, can_see, visible
 from backend.services.job_checks import check_job, parse_job_body
 from backend.services.pagination import newest_first
+from backend.services.public_paths import without_server_paths
 from backend.services.queue import JobQueue, QueueUnavailable
 from backend.settings import Settings
 from worker.finetune.spec import JobSpec, parse_spec
@@ -74,7 +75,7 @@ def job_public(job: Job, *, positions: dict[str, int] | None = None,
     return JobObject(
         id=job.id, status=job.status, model=job.model, fine_tuned_model=job.fine_tuned_model,
         created_at=job.created_at, finished_at=job.finished_at,
-        error=JobError(**job.error) if job.error else None, trained_tokens=job.trained_tokens,
+        error=JobError(**without_server_paths(job.error)) if job.error else None, trained_tokens=job.trained_tokens,
         hyperparameters=job.hyperparameters or spec.method.hyperparameters.model_dump(),
         method=spec.method.model_dump(mode="json", exclude_none=True), training_file=job.training_file,
         validation_file=job.validation_file, suffix=job.suffix, seed=job.seed, metadata=job.metadata_,

@@ -240,3 +240,25 @@ def test_revoking_a_key_ends_its_open_streams(live_server, job_settings, worker,
 
     seq = worker.metrics(job_id, 1, total=2)  # the live key's stream still delivers
     _collect_until(streams["carol"], lambda ls: f"id: {event_id(job_id, seq)}" in ls)
+
+
+def test_events_and_job_errors_name_no_server_path(jobs_client, create, worker, db, redis, job_settings):
+    """What the worker emits holds absolute paths (checkpoint, output folder, a missing training file); a
+    member sees the studio's own names (jobs/<id>/…, the file id), never the server's folders."""
+    job_id = create()["id"]
+    root = str(job_settings.data_dir.resolve())
+    ckpt, out = f"{root}/jobs/{job_id}/checkpoints/checkpoint-1", f"{root}/jobs/{job_id}/output"
+    worker.status(job_id, "running")
+    worker.checkpoint(job_id, 1, ckpt)
+    worker.emit(job_id, "message", {"output_dir": out}, message=f"Paused at step 1; checkpoint {ckpt}")
+    worker.emit(job_id, "message", message="Loaded /srv/secret/models/llama/config.json (see https://hf.co/a/b)")
+    worker.status(job_id, "failed", error={"code": "invalid_training_file", "param": None,
+                                           "message": f"file not found: {root}/files/file-ABC.jsonl"})
+    relay(db, redis, job_id, job_settings)
+    listed = jobs_client.get(f"{JOBS}/{job_id}/events", params={"limit": 100}).text
+    streamed = jobs_client.get(f"{JOBS}/{job_id}/events/stream").text
+    job_body = jobs_client.get(f"{JOBS}/{job_id}").json()
+    for text in (listed, streamed, json.dumps(job_body)):
+        assert root not in text and "/srv/secret" not in text
+    assert f"jobs/{job_id}/checkpoints/checkpoint-1" in listed and "https://hf.co/a/b" in listed
+    assert job_body["error"]["message"] == "file not found: file-ABC.jsonl"
