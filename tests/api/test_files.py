@@ -423,3 +423,13 @@ def test_lone_surrogate_escape_is_a_400_naming_the_field(client, settings, row, 
     assert error["code"] == "invalid_training_file"
     assert "line 1" in error["message"] and field in error["message"] and "surrogate" in error["message"]
     _nothing_stored(client, settings)
+
+
+def test_a_mapped_column_missing_from_every_row_is_said_once(client, settings):
+    rows = [{"question": f"q{i}", "answer": f"a{i}"} for i in range(20)]
+    response = _post(client, "qa.jsonl", _jsonl(rows), column_mapping=json.dumps({"prompt": "nope",
+                                                                                     "completion": "answer"}))
+    error = _error(response, 400)
+    assert error["message"].count("column 'nope'") == 1 and "line 1" in error["message"], error["message"]
+    assert "question, answer" in error["message"] and "19 more" in error["message"]
+    _nothing_stored(client, settings)

@@ -99,12 +99,17 @@ class _Mapper:
     def __init__(self, explicit: dict[str, str] | None, issues: Issues, unit: str):
         self.explicit, self.issues, self.unit = explicit, issues, unit
         self.mapping: dict[str, str] | None = dict(explicit) if explicit else None
+        self.reported: set[str] = set()  # mapped columns already reported missing
 
     def decide(self, keys: list[str], line: int, what: str = "field") -> bool:
         if self.mapping is not None:
             missing = [(c, s) for c, s in self.mapping.items() if s not in keys]
             if self.explicit and missing:
                 canonical, source = missing[0]
+                if source in self.reported:  # said once; the other rows only count
+                    self.issues.total += 1
+                    return False
+                self.reported.add(source)
                 self.issues.add(line, source, f"column '{source}' (mapped to '{canonical}') is not in the file; "
                                               f"{what}s present: {', '.join(keys) or 'none'}", self.unit)
                 return False
