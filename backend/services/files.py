@@ -22,6 +22,7 @@ from backend.schemas.files import FILE_PURPOSES
 from backend.schemas.jobs import ACTIVE_STATUSES
 from backend.services import dataset_scan, tokens
 from backend.services.auth import Principal, can_see, visible
+from backend.services.cursors import check_cursor
 from backend.services.pagination import newest_first
 from backend.settings import Settings
 from worker.finetune.data import (
@@ -163,6 +164,7 @@ def list_files(*, session: Session, after: str | None = None, limit: int = 20, p
     """Newest first; `after` is the last id of the previous page. Only what `principal` may see."""
     where = [clause for clause in (File.purpose == purpose if purpose else None, visible(principal, File.team))
              if clause is not None]
+    check_cursor(after, "file", "file")
     return newest_first(session, File, after=after, limit=limit, where=tuple(where))
 
 

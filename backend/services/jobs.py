@@ -24,6 +24,7 @@ from backend.db.models import Checkpoint, File, Job, now
 from backend.schemas.jobs import TERMINAL_STATUSES, JobError, JobObject, Progress
 from backend.services import fair_queue
 from backend.services.auth import Principal, can_see, visible
+from backend.services.cursors import check_cursor
 from backend.services.job_checks import check_job, parse_job_body
 from backend.services.pagination import newest_first
 from backend.services.public_paths import without_server_paths
@@ -49,6 +50,7 @@ def list_jobs(*, session: Session, after: str | None = None, limit: int = 20, st
     """Newest first; `after` is the last id of the previous page. Only what `principal` may see."""
     where = [clause for clause in (Job.status == status if status else None, visible(principal, Job.team))
              if clause is not None]
+    check_cursor(after, "ftjob", "fine-tuning job")
     return newest_first(session, Job, after=after, limit=limit, where=tuple(where))
 
 

@@ -136,6 +136,17 @@ def test_an_adapter_name_as_base_says_to_use_its_base(jobs_client, chat_file_id,
     assert "GET /v1/models," not in error["message"]
 
 
+@pytest.mark.parametrize("path, cursor", [(JOBS, "file-01M9131CT87SCMQF46P1D2ZVMG"), (JOBS, "ftjob-nope"),
+                                          ("/v1/files", "ftjob-01M9131CT87SCMQF46P1D2ZVMG"), ("/v1/files", "x")])
+def test_a_cursor_that_is_not_an_id_of_the_list_is_a_400(jobs_client, create, path, cursor):
+    """`WHERE id < after` took any text: another kind's id listed nothing, a typo listed from the start."""
+    create()
+    error = error_of(jobs_client.get(path, params={"after": cursor}), 400)
+    assert error["param"] == "after" and cursor in error["message"], error
+    last = jobs_client.get(path, params={"limit": 1}).json()["data"][0]["id"]
+    assert jobs_client.get(path, params={"after": last}).status_code == 200  # a real id still pages
+
+
 def test_missing_training_file_field_names_it(jobs_client):
     error = error_of(jobs_client.post(JOBS, json={"model": "studio-tiny-llama"}), 400)
     assert error["param"] == "training_file" and "Field required" in error["message"]
