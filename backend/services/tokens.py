@@ -68,6 +68,20 @@ def tokenizer_file(*, settings: Settings, model: str) -> Path:
     """The `tokenizer.json` that `model` (a job's base model reference) uses."""
     if model == DEMO_MODEL:
         return _demo_tokenizer_file(settings)
+    if model.startswith(("/", "~")):  # an absolute folder, allowed where a job's model is (model_refs' rules)
+        from worker.finetune.model_refs import (
+            ModelRefError,
+            local_folder,
+            parse_model_ref,
+        )
+
+        try:
+            folder = local_folder(parse_model_ref(model), [*settings.model_dir_list, settings.data_dir / "models"])
+        except ModelRefError as exc:
+            raise TokenizerUnavailable(str(exc)) from None
+        if (folder / "tokenizer.json").is_file():
+            return folder / "tokenizer.json"
+        raise TokenizerUnavailable(f"The model folder '{model[:128]}' has no tokenizer.json.")
     if LOCAL_NAME.fullmatch(model):
         for base in [*settings.model_dir_list, settings.data_dir / "models"]:
             if (base / model / "tokenizer.json").is_file():

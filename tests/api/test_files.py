@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -433,3 +435,19 @@ def test_a_mapped_column_missing_from_every_row_is_said_once(client, settings):
     assert error["message"].count("column 'nope'") == 1 and "line 1" in error["message"], error["message"]
     assert "question, answer" in error["message"] and "19 more" in error["message"]
     _nothing_stored(client, settings)
+
+
+def test_token_stats_take_every_base_a_job_takes_and_no_other(client, settings, tiny_model, tmp_path):
+    """A job may name a model folder by its absolute path inside the model dirs; the new-job form's token
+    counts for that base answered 'Unknown model'. A path outside them stays refused like a missing one."""
+    settings.model_dirs = str(Path(tiny_model).parent)
+    file_id = _post(client, "t.jsonl", _jsonl([{"text": "hello world"}])).json()["id"]
+    url = f"/v1/files/{file_id}/token_stats"
+    for model in (tiny_model, "tiny-llama"):
+        response = client.get(url, params={"model": model})
+        assert response.status_code == 200 and response.json()["count"] == 1, response.text
+    outside = tmp_path / "elsewhere" / "tiny-llama"
+    shutil.copytree(tiny_model, outside)
+    answers = {client.get(url, params={"model": model}).json()["error"]["message"].split("'")[2]
+               for model in (str(outside), f"{Path(tiny_model).parent}/missing")}
+    assert len(answers) == 1 and str(tmp_path) not in str(answers)
