@@ -370,6 +370,9 @@ class ServedModel:
         return asdict(self)
 
 
+MAX_VERSION = 2**31 - 1  # `adapter_versions.version` is an INTEGER column (32 bits on PostgreSQL)
+
+
 def find_version(*, session: Session, settings: Settings, model: str,
                  principal: Principal | None = None) -> AdapterVersion | None:
     """The version `model` names (`name`, `name:N`, `name@alias`), or None when it names no adapter that
@@ -389,14 +392,16 @@ def find_version(*, session: Session, settings: Settings, model: str,
             raise APIError(404, f"Adapter '{name}' has no alias '{alias}'.", param="model", code="model_not_found")
         version = row.version
     query = select(AdapterVersion).where(AdapterVersion.adapter_name == name)
-    if version is not None:
+    if version is not None and version > MAX_VERSION:  # past the INTEGER column: no such version, not a 500
+        found = None
+    elif version is not None:
         found = session.scalars(query.where(AdapterVersion.version == version)).first()
     else:  # the newest version that is (or may become) ready
         found = session.scalars(query.where(AdapterVersion.status.in_(("ready", "pending")))
                                 .order_by(AdapterVersion.version.desc())).first()
     if found is None:
-        raise APIError(404, f"Adapter '{name}' has no {'version ' + str(version) if version else 'ready version'}.",
-                       param="model", code="model_not_found")
+        what = "ready version" if version is None else f"version {version}"
+        raise APIError(404, f"Adapter '{name}' has no {what}.", param="model", code="model_not_found")
     settle(session=session, settings=settings, version=found)
     if found.status != "ready":
         raise APIError(400, f"Version {found.version} of '{name}' is {found.status} and cannot be used.",

@@ -197,10 +197,14 @@ def test_model_references_resolve_to_what_a_worker_loads(jobs_client, succeed, d
         assert Path(stable.adapter_path, "adapter_config.json").is_file()
         assert resolve("studio-tiny-llama").adapter_path is None
         assert resolve("my-llama").base == "my-llama"
-        for bad in ("ref:7", "ref@nope", "not-a-model"):
+        for bad in ("ref:7", "ref@nope", "not-a-model", "ref:0", "ref:99999999999999999999"):
             with pytest.raises(registry.APIError) as caught:
                 resolve(bad)
             assert caught.value.status == 404 and caught.value.code == "model_not_found"
+            if bad.startswith("ref:"):
+                assert f"has no version {bad[4:]}" in str(caught.value.message)
+    huge = jobs_client.get("/v1/models/ref:99999999999999999999")  # past the INTEGER column: 404, not 500
+    assert huge.status_code == 404 and huge.json()["error"]["code"] == "model_not_found"
 
 
 def test_rank_above_the_configured_maximum_is_flagged(jobs_client, succeed, job_settings):
