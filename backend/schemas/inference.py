@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+
+def refuse_if(asked: bool, name: str, value: Any = None) -> Any:
+    """OpenAI fields the studio does not implement are refused by name when a request asks for them, rather
+    than answered as if honoured; their default values (which some clients always send) pass."""
+    if asked:
+        raise ValueError(f"{name} is not supported by the studio; leave it out (docs/inference.md)")
+    return value
 
 
 def _text_of(value: Any) -> str:
@@ -70,14 +78,54 @@ class SamplingRequest(BaseModel):
     def stops(self) -> list[str]:
         return [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
 
+    logit_bias: dict[str, Any] | None = Field(default=None, description="Not supported: only empty or null.")
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _no_logit_bias(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return refuse_if(bool(value), "logit_bias", value)
+
 
 class ChatCompletionRequest(SamplingRequest):
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = Field(default=None, ge=1, description="OpenAI's newer name for max_tokens.")
+    logprobs: bool | None = Field(default=None, description="Not supported: only false or null.")
+    top_logprobs: int | None = Field(default=None, description="Not supported: only 0 or null.")
+    tools: list[Any] | None = Field(default=None, description="Not supported: only an empty list or null.")
+    tool_choice: Any = Field(default=None, description='Not supported: only "none" or null.')
+    response_format: dict[str, Any] | None = Field(default=None, description='Only {"type": "text"}.')
+
+    @field_validator("logprobs", "top_logprobs", "tools")
+    @classmethod
+    def _unset(cls, value: Any, info: ValidationInfo) -> Any:
+        return refuse_if(bool(value), info.field_name)
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _no_tool_choice(cls, value: Any) -> Any:
+        return refuse_if(value not in (None, "none"), "tool_choice", value)
+
+    @field_validator("response_format")
+    @classmethod
+    def _text_only(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return refuse_if(value is not None and value.get("type") != "text", "response_format", value)
 
 
 class CompletionRequest(SamplingRequest):
     prompt: str
+    logprobs: int | None = Field(default=None, description="Not supported: only 0 or null.")
+    echo: bool | None = Field(default=None, description="Not supported: only false or null.")
+    best_of: int | None = Field(default=None, description="Only 1 is supported.")
+
+    @field_validator("logprobs", "echo")
+    @classmethod
+    def _unset(cls, value: Any, info: ValidationInfo) -> Any:
+        return refuse_if(bool(value), info.field_name)
+
+    @field_validator("best_of")
+    @classmethod
+    def _one(cls, value: int | None) -> int | None:
+        return refuse_if(value not in (None, 1), "best_of", value)
 
     @field_validator("prompt", mode="before")
     @classmethod

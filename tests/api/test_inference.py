@@ -108,6 +108,30 @@ def test_completion_validation(client):
     assert error_of(client.post("/v1/completions", json=["not", "an", "object"]), 400)["code"] == "invalid_request"
 
 
+@pytest.mark.parametrize("path,extra", [
+    ("/v1/chat/completions", {"tools": [{"type": "function", "function": {"name": "f"}}]}),
+    ("/v1/chat/completions", {"tool_choice": "auto"}),
+    ("/v1/chat/completions", {"response_format": {"type": "json_object"}}),
+    ("/v1/chat/completions", {"logprobs": True}),
+    ("/v1/chat/completions", {"top_logprobs": 3}),
+    ("/v1/chat/completions", {"logit_bias": {"50256": -100}}),
+    ("/v1/completions", {"logprobs": 2}),
+    ("/v1/completions", {"echo": True}),
+    ("/v1/completions", {"best_of": 3}),
+])
+def test_what_the_studio_does_not_implement_is_refused_by_name(client, fake_worker, path, extra):
+    """Asked for and silently ignored would be a lie; their default values still pass (clients send them)."""
+    body = {"model": "tiny-llama", **({"messages": HELLO} if "chat" in path else {"prompt": "a"})}
+    [(param, _)] = extra.items()
+    error = error_of(client.post(path, json={**body, **extra}), 400)
+    assert error["param"] == param and "not supported" in error["message"]
+    assert not fake_worker.tasks
+    defaults = ({"tools": [], "tool_choice": "none", "response_format": {"type": "text"}, "logprobs": False,
+                 "logit_bias": {}} if "chat" in path else {"logprobs": 0, "echo": False, "best_of": 1})
+    fake_worker([DONE])
+    assert client.post(path, json={**body, **defaults}).status_code == 200
+
+
 def test_seed_takes_openais_64_bit_range_which_the_worker_accepts(client, fake_worker):
     from worker.finetune.generate import _seeded
 

@@ -62,12 +62,17 @@ def test_nonsense_tuning_is_refused_clearly(tuning, message):
     ({"method": {"type": "supervised", "dpo": {}}}, "method.dpo is set"),
     ({"method": {"type": "dpo"}, "tuning": {"type": "prefix_tuning"}}, "dpo with tuning type 'prefix_tuning'"),
     ({"n_epochs": 3}, "n_epochs: unknown field"),
+    ({"integrations": [{"type": "wandb", "wandb": {"project": "p"}}]}, "integrations (wandb) are not supported yet"),
     ({"method": {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 0}}}}, "n_epochs"),
 ])
 def test_nonsense_job_is_refused_clearly(body, message):
     with pytest.raises(SpecError) as err:
         parse_spec({**BASE, **body})
     assert message in str(err.value)
+
+
+def test_an_empty_integrations_list_is_fine():
+    assert parse_spec({**BASE, "integrations": []}).integrations == []
 
 
 def test_missing_required_fields():

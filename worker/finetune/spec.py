@@ -334,6 +334,16 @@ class JobSpec(_Strict):
     priority: Annotated[int, Field(ge=-100, le=100)] = 0
     integrations: Annotated[list[dict[str, Any]], Field(max_length=16)] | None = None
 
+    @field_validator("integrations")
+    @classmethod
+    def _no_integrations_yet(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        """Accepted and ignored, a wandb integration would be a silent lie: refuse until trackers are wired."""
+        if value:
+            kinds = sorted({str(i.get("type")) for i in value})
+            raise ValueError(f"integrations ({', '.join(kinds)}) are not supported yet: leave the field out or "
+                             "send an empty list; each run's metrics are in GET /v1/fine_tuning/jobs/{id}/events")
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _legacy_hyperparameters(cls, data: Any) -> Any:

@@ -1993,6 +1993,18 @@ export interface operations {
             content: {
                 "application/json": {
                     /**
+                     * Logit Bias
+                     * @description Not supported: only empty or null.
+                     */
+                    logit_bias?: {
+                        [key: string]: unknown;
+                    } | null;
+                    /**
+                     * Logprobs
+                     * @description Not supported: only false or null.
+                     */
+                    logprobs?: boolean | null;
+                    /**
                      * Max Completion Tokens
                      * @description OpenAI's newer name for max_tokens.
                      */
@@ -2016,6 +2028,13 @@ export interface operations {
                      * @description Only 1 is supported.
                      */
                     n?: number | null;
+                    /**
+                     * Response Format
+                     * @description Only {"type": "text"}.
+                     */
+                    response_format?: {
+                        [key: string]: unknown;
+                    } | null;
                     /**
                      * Seed
                      * @description The same seed and parameters give the same answer (a 64-bit integer).
@@ -2043,6 +2062,21 @@ export interface operations {
                      * @description 0 = greedy; default 1.
                      */
                     temperature?: number | null;
+                    /**
+                     * Tool Choice
+                     * @description Not supported: only "none" or null.
+                     */
+                    tool_choice?: unknown;
+                    /**
+                     * Tools
+                     * @description Not supported: only an empty list or null.
+                     */
+                    tools?: unknown[] | null;
+                    /**
+                     * Top Logprobs
+                     * @description Not supported: only 0 or null.
+                     */
+                    top_logprobs?: number | null;
                     /**
                      * Top P
                      * @description Nucleus sampling; default 1.
@@ -2092,6 +2126,28 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /**
+                     * Best Of
+                     * @description Only 1 is supported.
+                     */
+                    best_of?: number | null;
+                    /**
+                     * Echo
+                     * @description Not supported: only false or null.
+                     */
+                    echo?: boolean | null;
+                    /**
+                     * Logit Bias
+                     * @description Not supported: only empty or null.
+                     */
+                    logit_bias?: {
+                        [key: string]: unknown;
+                    } | null;
+                    /**
+                     * Logprobs
+                     * @description Not supported: only 0 or null.
+                     */
+                    logprobs?: number | null;
                     /** Max Tokens */
                     max_tokens?: number | null;
                     /** Model */
