@@ -16,7 +16,7 @@ UI_DEPS   := $(UI)/node_modules/.ci-stamp
 UI_BUILD  := $(UI)/dist/.build-stamp
 UI_SOURCES := $(shell find $(UI)/src -type f 2>/dev/null) $(UI)/index.html $(UI)/vite.config.ts $(UI)/tsconfig.json
 
-.PHONY: install up test test-unit test-ui lint-imports bench clean
+.PHONY: install up test test-unit test-ui lint lint-imports bench clean
 
 install: $(STAMP) $(UI_BUILD)
 
@@ -44,12 +44,16 @@ $(UI_BUILD): $(UI_DEPS) $(UI_SOURCES)
 up: install
 	$(VENV)/bin/studio up
 
-test: install lint-imports test-ui
+test: install lint lint-imports test-ui
 	$(PY) -m pytest tests -q -p no:cacheprovider
 
 # Component tests (vitest + Testing Library); the browser end-to-end test is tests/e2e (pytest, above).
 test-ui: $(UI_DEPS)
 	cd $(UI) && $(NPM) test --silent
+
+# ruff: pyflakes, import order and bugbear ([tool.ruff] in pyproject.toml), zero findings.
+lint: install
+	$(VENV)/bin/ruff check .
 
 lint-imports: install
 	$(VENV)/bin/lint-imports --no-cache

@@ -195,7 +195,7 @@ def keys_list(all_: bool = typer.Option(False, "--all", help="Include revoked ke
         database.dispose()
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     for line in lines:
-        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
 
 
 @keys_app.command("revoke")

@@ -42,9 +42,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
 import train_throughput as tt  # noqa: E402
+from torch import nn  # noqa: E402
 
 IGNORE = -100
 SEGMENT_ATTN = "proto_segments"  # not the core's name (worker/finetune/attention.py), so the two never clobber
@@ -105,7 +104,7 @@ def segment_sdpa(module, query, key, value, attention_mask, dropout=0.0, scaling
     sizes = torch.diff(starts, append=starts.new_tensor([batch * length])).tolist()
     flat = [t.transpose(0, 1).reshape(heads, batch * length, dim) for t in (query, key, value)]
     parts = [F.scaled_dot_product_attention(q[None], k[None], v[None], is_causal=True, scale=scaling)[0]
-             for q, k, v in zip(*(t.split(sizes, dim=1) for t in flat))]  # 4-D: the CPU flash kernel
+             for q, k, v in zip(*(t.split(sizes, dim=1) for t in flat), strict=True)]  # 4-D: the CPU flash kernel
     out = torch.cat(parts, dim=1).view(heads, batch, length, dim).permute(1, 2, 0, 3)
     return out, None
 
@@ -326,7 +325,8 @@ def micro(args) -> dict:
 
 def profile(args) -> None:
     import torch
-    from torch.profiler import ProfilerActivity, profile as torch_profile, record_function
+    from torch.profiler import ProfilerActivity, record_function
+    from torch.profiler import profile as torch_profile
 
     model, tokenizer, examples, collator, pack = setup(Path(args.workdir))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)

@@ -21,6 +21,7 @@ status relay, scheduler tick, delivery).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace) -> dict:
     by_worker = defaultdict(list)
     for s in starts:
         by_worker[s["worker"]].append(s["started"])
-    gaps = [b - a for times in by_worker.values() for a, b in zip(sorted(times), sorted(times)[1:])]
+    gaps = [b - a for times in by_worker.values() for a, b in itertools.pairwise(sorted(times))]
     stub_seconds = args.steps * args.step_seconds
     first_start = min(s["started"] for s in starts)
     latency = [s["started"] - submitted[s["job_id"]] for s in starts if s["job_id"] in submitted]

@@ -110,8 +110,14 @@ def bare_trainer(data_path: str, model_path: str, *, steps: int, output_dir: str
     """A plain Trainer + peft LoRA run over the same rows, template, labels and hyperparameters."""
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, Trainer,
-                              TrainingArguments, set_seed)
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForSeq2Seq,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
 
     set_seed(SEED)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
@@ -123,7 +129,7 @@ def bare_trainer(data_path: str, model_path: str, *, steps: int, output_dir: str
         messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": row["output"]}]
         enc = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
         ids = list(enc["input_ids"])[:MAX_SEQ_LENGTH]
-        labels = [t if m else -100 for t, m in zip(ids, enc["assistant_masks"])]  # completion only
+        labels = [t if m else -100 for t, m in zip(ids, enc["assistant_masks"], strict=True)]  # completion only
         if any(t != -100 for t in labels[1:]):
             examples.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
@@ -372,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     print(versions(), flush=True)
     results: dict[str, dict] = {}
     for key in [v for _ in range(args.repeat) for v in variants]:  # rounds a,b,c,d, a,b,c,d, ...
-        for attempt in range(args.retries + 1):
+        for _attempt in range(args.retries + 1):
             waited = wait_for_quiet() if args.retries else 0.0
             out = workdir / f"stats-{key}.json"
             started = time.perf_counter()

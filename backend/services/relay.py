@@ -143,7 +143,7 @@ class Relay:
         pipe = self.redis.pipeline(transaction=False)
         for job_id in queued:
             pipe.exists(job_key(self.prefix, job_id, "events"))
-        started = {job_id for job_id, exists in zip(queued, pipe.execute() if queued else []) if exists}
+        started = {job_id for job_id, exists in zip(queued, pipe.execute() if queued else [], strict=True) if exists}
         self._watch = [job_id for job_id, status in rows if status != "queued" or job_id in started]
         self._watch_at = time.monotonic()
         return self._watch

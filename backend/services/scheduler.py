@@ -213,7 +213,7 @@ class Scheduler:
             pipe.xrevrange(self.queue.key(row.id, "events"), count=1)
         replies = pipe.execute()
         busy, clock, wall_ms, lost = workers.busy_jobs(live), time.monotonic(), now_ms(), []
-        for row, lease, token, last in zip(rows, replies[::3], replies[1::3], replies[2::3]):
+        for row, lease, token, last in zip(rows, replies[::3], replies[1::3], replies[2::3], strict=True):
             unrelayed = _last_seq(last) > row.last_event_seq
             healthy = bool(lease) or row.id in busy or unrelayed
             if row.status == "queued":

@@ -39,7 +39,7 @@ def live_workers(redis: redis_lib.Redis, prefix: str) -> list[dict[str, Any]]:
         pipe.hgetall(f"{info_key(prefix, name)}:jobs")
     replies = pipe.execute()
     workers = []
-    for name, raw, jobs in zip(names, replies[::2], replies[1::2]):
+    for name, raw, jobs in zip(names, replies[::2], replies[1::2], strict=True):
         if raw is None:
             continue  # its entry expired: the worker stopped beating
         try:

@@ -128,7 +128,7 @@ def test_dispatch_fills_free_slots_in_order_and_never_twice(job_app, create, db,
 def test_round_robin_remembers_whose_turn_it_was(job_app, create, db):
     """One slot, jobs ending one by one: users take turns even though alice's jobs are all older."""
     ids = [create()["id"] for _ in range(6)]
-    for job_id, owner in zip(ids, ("alice", "alice", "bob", "bob", "carol", "carol")):
+    for job_id, owner in zip(ids, ("alice", "alice", "bob", "bob", "carol", "carol"), strict=True):
         set_owner(db, job_id, owner)
     served = []
     for _ in range(6):
@@ -143,7 +143,7 @@ def test_round_robin_remembers_whose_turn_it_was(job_app, create, db):
 
 def test_per_user_limit_passes_over_a_blocked_user(job_app, job_settings, create, db, redis):
     ids = [create()["id"] for _ in range(4)]
-    for job_id, owner in zip(ids, ("alice", "alice", "alice", "bob")):
+    for job_id, owner in zip(ids, ("alice", "alice", "alice", "bob"), strict=True):
         set_owner(db, job_id, owner)
     limited = scheduler(job_app, job_settings, max_running_per_user=1)
     assert limited.dispatch(capacity=10) == [ids[0], ids[3]]  # one each; alice's others wait
@@ -157,7 +157,7 @@ def test_per_user_limit_passes_over_a_blocked_user(job_app, job_settings, create
 def test_team_quota_caps_a_team_and_star_applies_to_unlisted_teams(job_app, job_settings, create, db):
     ids = [create()["id"] for _ in range(6)]
     teams = [("ann", "nlp"), ("ben", "nlp"), ("cat", "vision"), ("dan", "vision"), ("eve", "vision"), ("fay", None)]
-    for job_id, (owner, team) in zip(ids, teams):
+    for job_id, (owner, team) in zip(ids, teams, strict=True):
         set_owner(db, job_id, owner, team)
     quota = scheduler(job_app, job_settings, team_quotas="nlp=1,*=2")
     sent = quota.dispatch(capacity=10)

@@ -23,8 +23,15 @@ from pathlib import Path
 
 from worker.events import RedisStreamReporter, connect, emit_status
 from worker.finetune.reporting import make_event
-from worker.run_job import (EXIT_CANCELLED, EXIT_INTERRUPTED, EXIT_PAUSED, EXIT_SUCCEEDED, ControlSignal, parse_args,
-                            write_result)
+from worker.run_job import (
+    EXIT_CANCELLED,
+    EXIT_INTERRUPTED,
+    EXIT_PAUSED,
+    EXIT_SUCCEEDED,
+    ControlSignal,
+    parse_args,
+    write_result,
+)
 
 
 def log_start(job_id: str, attempt: int) -> None:

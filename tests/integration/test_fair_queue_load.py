@@ -15,6 +15,7 @@ first), each user's jobs in order, the urgent jobs first.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections import Counter, defaultdict
@@ -148,7 +149,7 @@ def test_200_jobs_from_4_users_over_2_workers_fair_and_once(stack):
     assert all(when[j] > last_urgent - 0.5 for j in order if j not in urgent)  # at most a same-tick swap
     for user in USERS:
         mine = [job_id for job_id in order if owner[job_id] == user]
-        for earlier, later in zip(mine, mine[1:]):
+        for earlier, later in itertools.pairwise(mine):
             assert rank[earlier] < rank[later] or when[later] - when[earlier] < 0.5, (user, earlier, later)
     counts = Counter()  # turns taken at priority 0: the urgent jobs were priority, not dan's turns
     for k, job_id in enumerate([j for j in order if j not in urgent], start=1):

@@ -10,7 +10,11 @@ import torch
 
 from worker.finetune import attention
 from worker.finetune.batching import (
-    IGNORE_INDEX, PaddingCollator, pack_examples, tokenize_conversation, tokenize_dataset,
+    IGNORE_INDEX,
+    PaddingCollator,
+    pack_examples,
+    tokenize_conversation,
+    tokenize_dataset,
 )
 from worker.finetune.data import read_dataset
 from worker.finetune.models import load_tokenizer, resolve_model
@@ -25,7 +29,7 @@ def tokenizer(tiny_model):
 
 
 def learned_text(tokenizer, ids, labels) -> str:
-    return tokenizer.decode([t for t, l in zip(ids, labels) if l != IGNORE_INDEX])
+    return tokenizer.decode([t for t, l in zip(ids, labels, strict=True) if l != IGNORE_INDEX])
 
 
 def test_completion_only_labels_cover_exactly_the_assistant_turn(tokenizer):

@@ -21,7 +21,7 @@ def offences(path: Path) -> list[str]:
         if isinstance(node, ast.keyword) and node.arg == "trust_remote_code":
             values.append(node.value)
         elif isinstance(node, ast.Dict):
-            values += [v for k, v in zip(node.keys, node.values)
+            values += [v for k, v in zip(node.keys, node.values, strict=True)
                        if isinstance(k, ast.Constant) and k.value == "trust_remote_code"]
         for value in values:
             if not (isinstance(value, ast.Constant) and value.value is False):

@@ -66,7 +66,7 @@ def segment_sdpa(module: Any, query: Any, key: Any, value: Any, attention_mask: 
     flat = [t.transpose(0, 1).reshape(t.shape[1], batch * length, dim) for t in (query, key, value)]
     parts = [F.scaled_dot_product_attention(q[None], k[None], v[None], dropout_p=dropout, is_causal=True,
                                             scale=scaling, **gqa)[0]  # 4-D: the CPU flash kernel
-             for q, k, v in zip(*(t.split(sizes, dim=1) for t in flat))]
+             for q, k, v in zip(*(t.split(sizes, dim=1) for t in flat), strict=True)]
     out = torch.cat(parts, dim=1).view(heads, batch, length, dim).permute(1, 2, 0, 3)
     return out, None
 

@@ -63,7 +63,7 @@ def tokenize_conversation(tokenizer: Any, messages: list[dict[str, Any]], *, com
         mask = _apply_weights(tokenizer, clean, messages, mask) if _has_weights(messages) else mask
     else:
         mask = _assistant_mask_by_prefix(tokenizer, clean, messages, len(ids))
-    return ids, [t if m else IGNORE_INDEX for t, m in zip(ids, mask)]
+    return ids, [t if m else IGNORE_INDEX for t, m in zip(ids, mask, strict=True)]
 
 
 def _has_generation(tokenizer: Any) -> bool:
@@ -92,7 +92,7 @@ def _assistant_mask_by_prefix(tokenizer: Any, clean: list[dict], messages: list[
 def _apply_weights(tokenizer: Any, clean: list[dict], messages: list[dict], mask: list[int]) -> list[int]:
     """Unmask only assistant turns whose OpenAI-style `weight` is not 0."""
     by_prefix = _assistant_mask_by_prefix(tokenizer, clean, messages, len(mask))
-    return [a and b for a, b in zip(mask, by_prefix)]
+    return [a and b for a, b in zip(mask, by_prefix, strict=True)]
 
 
 def tokenize_dataset(dataset: LoadedDataset, tokenizer: Any, *, max_seq_length: int,

@@ -103,7 +103,8 @@ def estimate(
     """Parameters and memory for JOB.json, from the model's config alone (no weights loaded)."""
     spec = load_job(job)
     quiet_libraries()
-    from .estimate import estimate as run_estimate, format_estimate
+    from .estimate import estimate as run_estimate
+    from .estimate import format_estimate
     from .methods import MethodError
     from .models import ModelError
 

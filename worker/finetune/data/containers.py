@@ -173,7 +173,7 @@ def iter_csv(fh: BinaryIO, issues: Issues, limits: DataLimits,
             if sum(len(c) for c in cells) > limits.max_row_bytes:
                 issues.add(line, None, f"row {_too_long(limits)}")
                 continue
-            yield line, dict(zip(header, cells))
+            yield line, dict(zip(header, cells, strict=True))
     except csv.Error as e:
         issues.add(start, None, f"invalid CSV ({e})")
     except UnicodeDecodeError as e:
