@@ -28,6 +28,20 @@ def grads(model):
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
+def assert_same_loss_and_grads(model, batch, what) -> None:
+    """`label_only_loss` gives the model's own loss on `batch`, and the same gradients."""
+    reference = model(**batch).loss
+    reference.backward()
+    expected = grads(model)
+    model.zero_grad()
+    ours = label_only_loss(model, batch)
+    ours.backward()
+    assert torch.allclose(ours, reference, atol=1e-5), (what, float(ours), float(reference))
+    got = grads(model)
+    assert expected.keys() == got.keys() and expected
+    assert all(torch.allclose(got[k], expected[k], atol=1e-6) for k in expected)
+
+
 def test_label_only_loss_matches_the_models_loss_and_gradients(tiny_model):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -38,17 +52,7 @@ def test_label_only_loss_matches_the_models_loss_and_gradients(tiny_model):
                                LoraConfig(r=4, target_modules=["q_proj", "v_proj"], lora_dropout=0.0,
                                           init_lora_weights=False))
         model.config.use_cache = False
-        batch = batch_of(packed)
-        reference = model(**batch).loss
-        reference.backward()
-        expected = grads(model)
-        model.zero_grad()
-        ours = label_only_loss(model, batch)
-        ours.backward()
-        assert torch.allclose(ours, reference, atol=1e-5), (packed, float(ours), float(reference))
-        got = grads(model)
-        assert expected.keys() == got.keys() and expected
-        assert all(torch.allclose(got[k], expected[k], atol=1e-6) for k in expected)
+        assert_same_loss_and_grads(model, batch_of(packed), packed)
 
 
 def test_right_padded_batches_need_no_attention_mask(tiny_model):
@@ -123,16 +127,7 @@ def test_label_only_loss_applies_the_models_head_transform(family, family_folder
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(family_folders[family]),
                            LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     model.config.use_cache = False
-    batch = batch_of(packed=False)
-    reference = model(**batch).loss
-    reference.backward()
-    expected = grads(model)
-    model.zero_grad()
-    ours = label_only_loss(model, batch)
-    ours.backward()
-    assert torch.allclose(ours, reference, atol=1e-5), (family, float(ours), float(reference))
-    got = grads(model)
-    assert all(torch.allclose(got[k], expected[k], atol=1e-6) for k in expected)
+    assert_same_loss_and_grads(model, batch_of(packed=False), family)
 
 
 def test_label_only_logits_only_where_they_match_the_forward(tiny_model, family_folders):
