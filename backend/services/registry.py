@@ -8,7 +8,6 @@ Model references (`name`, `name:3`, `name@prod`, a base model) resolve here for 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from backend.services.auth import Principal, can_see, visible
 from backend.services.lineage_view import public_lineage
 from backend.services.models import find_base_model
 from backend.settings import Settings
+from worker.finetune.hashing import file_sha256
 from worker.finetune.spec import parse_spec
 
 LINEAGE_FILE = "studio.json"
@@ -170,13 +170,7 @@ def apply_check(*, session: Session, version: AdapterVersion, check: ArtifactChe
 
 
 def _same_file(path: Path, digest: str) -> bool:
-    if not path.is_file():
-        return False
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            sha.update(block)
-    return sha.hexdigest() == digest
+    return path.is_file() and file_sha256(path) == digest
 
 
 def serving_flags(folder: Path, lineage: dict[str, Any], max_lora_rank: int) -> dict[str, Any]:

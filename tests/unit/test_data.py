@@ -18,10 +18,10 @@ from worker.finetune.data import (
     char_stats,
     detect_file_format,
     detect_format,
-    file_sha256,
     read_dataset,
     token_stats,
 )
+from worker.finetune.hashing import file_sha256
 
 CHAT = {"messages": [{"role": "system", "content": "Be brief."},
                      {"role": "user", "content": "Hi"},
@@ -332,8 +332,9 @@ def test_char_stats(tmp_path):
 
 
 def test_file_sha256(tmp_path):
+    """Larger than one read block, so the blocks are chained."""
     path = tmp_path / "x.bin"
-    path.write_bytes(b"hello" * 100_000)
+    path.write_bytes(b"hello" * 300_000)
     assert file_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()
 
 

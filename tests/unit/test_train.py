@@ -10,7 +10,7 @@ import torch
 
 from tests.conftest import EXAMPLES
 from tests.helpers import job
-from worker.finetune.models import file_sha256
+from worker.finetune.hashing import file_sha256
 from worker.finetune.reporting import ListReporter
 from worker.finetune.spec import parse_spec
 from worker.finetune.train import run

@@ -19,8 +19,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .hashing import file_sha256
 from .methods import BOTTLENECK, FULL, PEFT, Method
-from .models import ResolvedModel, file_sha256
+from .models import ResolvedModel
 
 LINEAGE_FILE = "studio.json"
 LIBRARIES = ("torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "datasets", "tokenizers",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .hashing import file_sha256
 from .model_refs import (
     DEMO_MODEL,
     ModelRefError,
@@ -106,14 +107,6 @@ def weights_sha256(folder: Path) -> str:
     for file in sorted(Path(folder).glob("*.safetensors")):
         digest.update(file.name.encode())
         digest.update(file_sha256(file).encode())
-    return digest.hexdigest()
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
     return digest.hexdigest()
 
 

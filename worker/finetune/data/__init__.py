@@ -39,7 +39,6 @@ from .reader import (
     DatasetRecord,
     DatasetSummary,
     LoadedDataset,
-    file_sha256,
     mapping_sidecar,
     read_dataset,
     scan_dataset,
@@ -52,6 +51,6 @@ __all__ = [
     "CANONICAL_FIELDS", "DEFAULT_LIMITS", "FILE_EXTENSIONS", "ROLES", "STAGE_FORMATS", "DataFormat", "DataIssue", "DataLimitError",
     "DataLimits", "DataValidationError", "DatasetRecord", "DatasetSummary", "LoadedDataset", "apply_mapping",
     "char_stats", "detect_file_format", "detect_format", "detect_mapping", "example_chars", "example_text",
-    "file_sha256", "mapping_sidecar", "parse_column_mapping", "read_dataset", "scan_dataset", "token_stats",
+    "mapping_sidecar", "parse_column_mapping", "read_dataset", "scan_dataset", "token_stats",
     "write_mapping_sidecar",
 ]

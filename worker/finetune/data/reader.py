@@ -6,7 +6,6 @@ Both hold memory bounded by `DataLimits`, and stop with `DataLimitError` once a 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..hashing import file_sha256
 from . import containers
 from .errors import DataIssue, DataLimitError, DataValidationError, Issues, json_error_text
 from .formats import (
@@ -66,14 +66,6 @@ class LoadedDataset:
     @property
     def num_examples(self) -> int:
         return len(self.records)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def mapping_sidecar(path: str | os.PathLike) -> Path:
