@@ -11,6 +11,7 @@ from pathlib import Path
 
 
 def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now (the tests pick theirs with it too)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-import socket
+
+from backend.embedded import free_port as free_port  # the studio's own, so tests pick ports as it does
 
 
 def job(model: str, training_file: str, **overrides) -> dict:
@@ -20,10 +21,3 @@ def job(model: str, training_file: str, **overrides) -> dict:
         else:
             body[key] = value
     return json.loads(json.dumps(body))
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

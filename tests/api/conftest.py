@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, delete, text
 
 from backend.app import create_app
 from backend.db.migrate import upgrade_database
 from backend.db.models import Base
-from backend.db.session import make_engine
+from backend.db.session import Database, make_engine
 from backend.settings import Settings
 
 POSTGRES_URL = os.environ.get("STUDIO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -79,16 +81,33 @@ def _empty_tables(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture
-def app(settings):
+def fresh_app(settings: Settings) -> FastAPI:
+    """The app on `settings` over emptied tables (the session's schema is kept: migrating per test is slow)."""
     _empty_tables(settings.database_url)
     return create_app(settings, migrate=False)
 
 
-@pytest.fixture
-def client(app):
+def started(app: FastAPI) -> Iterator[TestClient]:
+    """A client of `app` with its lifespan run (shut down afterwards): for a fixture to `yield from`."""
     with TestClient(app) as test_client:
         yield test_client
+
+
+def database_of(settings: Settings) -> Iterator[Database]:
+    """A `Database` on the settings' URL, disposed afterwards: for a fixture to `yield from`."""
+    database = Database(settings.database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def app(settings):
+    return fresh_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    yield from started(app)
 
 
 @pytest.fixture

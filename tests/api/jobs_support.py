@@ -8,30 +8,21 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from backend.app import create_app
-from backend.db.session import Database
 from backend.settings import Settings
-from tests.api.conftest import _empty_tables
+from tests.api.conftest import database_of, fresh_app, started
 from tests.conftest import EXAMPLES
-from tests.helpers import job
+from tests.helpers import free_port, job
 
 __all__ = ["redis_server", "redis", "job_settings", "job_app", "jobs_client", "db", "model_dir", "upload_file",
            "chat_file_id", "create", "FakeWorker", "worker", "sent_tasks", "dispatch", "error_of", "live_server",
            "job"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -78,21 +69,17 @@ def job_settings(database_url, redis_server, tmp_path, model_dir) -> Settings:
 
 @pytest.fixture
 def job_app(job_settings, redis):
-    _empty_tables(job_settings.database_url)
-    return create_app(job_settings, migrate=False)
+    return fresh_app(job_settings)
 
 
 @pytest.fixture
 def jobs_client(job_app):
-    with TestClient(job_app) as client:
-        yield client
+    yield from started(job_app)
 
 
 @pytest.fixture
 def db(job_settings):
-    database = Database(job_settings.database_url)
-    yield database
-    database.dispose()
+    yield from database_of(job_settings)
 
 
 @pytest.fixture

@@ -15,10 +15,9 @@ from typer.testing import CliRunner
 from backend.app import create_app
 from backend.cli import app as cli
 from backend.db.models import ApiKey, AuditEvent
-from backend.db.session import Database
 from backend.services import auth
 from backend.settings import Settings, get_settings
-from tests.api.conftest import _empty_tables
+from tests.api.conftest import _empty_tables, database_of, fresh_app, started
 from tests.conftest import EXAMPLES
 
 
@@ -36,21 +35,17 @@ def auth_settings(settings) -> Settings:
 
 @pytest.fixture
 def auth_app(auth_settings):
-    _empty_tables(auth_settings.database_url)
-    return create_app(auth_settings, migrate=False)
+    return fresh_app(auth_settings)
 
 
 @pytest.fixture
 def auth_client(auth_app):
-    with TestClient(auth_app) as client:
-        yield client
+    yield from started(auth_app)
 
 
 @pytest.fixture
 def db(auth_settings):
-    database = Database(auth_settings.database_url)
-    yield database
-    database.dispose()
+    yield from database_of(auth_settings)
 
 
 @pytest.fixture
@@ -221,8 +216,7 @@ def test_json_bodies_are_capped_but_uploads_have_their_own_limit(settings):
 
 
 def test_cross_origin_writes_are_refused_unless_the_origin_is_allowed(settings):
-    _empty_tables(settings.database_url)
-    with TestClient(create_app(settings, migrate=False)) as client:
+    with TestClient(fresh_app(settings)) as client:
         refused = client.post("/v1/fine_tuning/jobs/ftjob-x/cancel", headers={"Origin": "https://evil.example"})
         assert error_of(refused, 403)["code"] == "cross_origin_refused"
         assert "access-control-allow-origin" not in refused.headers
