@@ -22,6 +22,7 @@ from backend.services import registry
 from backend.services.jobs import fine_tuned_model_name
 from backend.services.public_paths import public_text, without_server_paths
 from backend.services.scheduler import DEFAULT_MAX_ATTEMPTS, REQUEUED_CODES, requeue_or_fail
+from worker import lifecycle
 from worker.finetune.spec import parse_spec
 
 EVENT_TYPES = ("message", "metrics", "checkpoint", "status")
@@ -133,14 +134,16 @@ def _apply_status(*, session: Session, job: Job, data: dict[str, Any], at: int, 
         save_checkpoint(session=session, job_id=job.id, step_number=result["global_step"],
                         path=store_path(str(result["checkpoint"])), metrics=result.get("metrics") or None,
                         created_at=at)
-    if job.status in TERMINAL_STATUSES:  # the first terminal status wins; the API's cancel is final
+    # The worker's status events are the lifecycle table's worker events (worker/lifecycle.py); a pair the
+    # table refuses changes no status. Terminal states have no way out: the first terminal status wins and
+    # the API's cancel is final.
+    if job.status in lifecycle.TERMINAL:
         return
     if status == "running":
-        if job.status in ("queued", "validating_files"):
-            job.status = "running"
+        job.status = lifecycle.next_state(job.status, "start") or job.status  # a repeated start changes nothing
         job.started_at = job.started_at or at
     elif status == "succeeded":
-        job.status, job.finished_at, job.eta_seconds = "succeeded", at, None
+        job.status, job.finished_at, job.eta_seconds = lifecycle.next_state(job.status, "succeeded"), at, None
         _apply_result(job, result)
         registry.register_job_version(session=session, job=job, method=parse_spec(job.spec).tuning.type,
                                       store_path=store_path)
@@ -150,16 +153,16 @@ def _apply_status(*, session: Session, job: Job, data: dict[str, Any], at: int, 
             requeue_or_fail(session=session, job=job, max_attempts=max_attempts,
                             reason=str(error.get("message") or "The worker was lost."))
             return
-        job.status, job.finished_at, job.eta_seconds = "failed", at, None
+        job.status, job.finished_at, job.eta_seconds = lifecycle.next_state(job.status, "failed"), at, None
         job.error = {"code": str(error.get("code") or "training_error"),
                      "message": str(error.get("message") or "The job failed."), "param": error.get("param")}
     elif status == "cancelled":
-        job.status, job.finished_at, job.eta_seconds = "cancelled", at, None
+        job.status, job.finished_at, job.eta_seconds = lifecycle.next_state(job.status, "cancelled"), at, None
     elif status == "paused":
-        # A cancel that arrived while the worker was pausing wins: nothing will resume it.
-        job.status = "cancelled" if job.status == "cancelling" else "paused"
+        # A cancel that arrived while the worker was pausing wins (the table: cancelling + paused → cancelled).
+        job.status = lifecycle.next_state(job.status, "paused")
         job.eta_seconds = None
-        job.finished_at = at if job.status == "cancelled" else None
+        job.finished_at = at if job.status in lifecycle.TERMINAL else None
         if isinstance(result.get("global_step"), int):
             job.progress_step = result["global_step"]
 

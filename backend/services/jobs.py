@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from backend.api.errors import APIError
 from backend.db.ids import new_id
 from backend.db.models import Checkpoint, File, Job, now
-from backend.schemas.jobs import TERMINAL_STATUSES, JobError, JobObject, Progress
+from backend.schemas.jobs import JobError, JobObject, Progress
 from backend.services import fair_queue
 from backend.services.auth import Principal, can_see, visible
 from backend.services.cursors import check_cursor
@@ -30,6 +30,7 @@ from backend.services.pagination import newest_first
 from backend.services.public_paths import without_server_paths
 from backend.services.queue import JobQueue, QueueUnavailable
 from backend.settings import Settings
+from worker import lifecycle
 from worker.finetune.spec import JobSpec, parse_spec
 
 log = logging.getLogger("studio.jobs")
@@ -166,7 +167,7 @@ def create_job(*, session: Session, settings: Settings, queue: JobQueue, body: A
     check_job(session=session, settings=settings, spec=spec, principal=principal)
     job_id = new_id("ftjob")
     output_dir, checkpoint_dir = job_dirs(settings, job_id)
-    job = Job(id=job_id, status="queued", model=spec.model, spec=spec.model_dump_json(),
+    job = Job(id=job_id, status=lifecycle.CREATED, model=spec.model, spec=spec.model_dump_json(),
               training_file=spec.training_file, validation_file=spec.validation_file, suffix=spec.suffix,
               seed=spec.seed, metadata_=spec.metadata, priority=spec.priority, attempt=1,
               idempotency_key=idempotency_key or None, output_dir=output_dir, checkpoint_dir=checkpoint_dir,
@@ -189,10 +190,13 @@ def create_job(*, session: Session, settings: Settings, queue: JobQueue, body: A
 # Transitions
 
 
-def _refuse(job: Job, action: str, allowed: str) -> APIError:
+def _refuse(job: Job, action: str, event: str) -> APIError:
+    """400 for a user action the lifecycle table refuses from the job's status; it lists where it is allowed."""
+    allowed = lifecycle.sources(event)
+    allowed_text = ", ".join(allowed[:-1]) + f" or {allowed[-1]}" if len(allowed) > 1 else allowed[0]
     return APIError(400, f"Cannot {action} job '{job.id}': the job is already {job.status}"
-                         f" (only {allowed} jobs can be {action}d)." if job.status in TERMINAL_STATUSES else
-                         f"Cannot {action} job '{job.id}': it is {job.status}; only {allowed} jobs can be "
+                         f" (only {allowed_text} jobs can be {action}d)." if job.status in lifecycle.TERMINAL else
+                         f"Cannot {action} job '{job.id}': it is {job.status}; only {allowed_text} jobs can be "
                          f"{action}d.", param="fine_tuning_job_id", code="invalid_job_state")
 
 
@@ -207,53 +211,55 @@ def _transition(session: Session, job: Job, expected: tuple[str, ...], *also: An
 
 
 def cancel_job(*, session: Session, queue: JobQueue, job: Job) -> Job:
-    """queued/paused → cancelled now; running → cancelling (the worker stops at its next step)."""
+    """The `cancel_requested` rules of `worker/lifecycle.py`: queued/paused → cancelled now; running →
+    cancelling (the worker stops at its next step); cancelling stays."""
     for _ in range(3):  # a status that changed under us is looked at again
-        if job.status == "cancelling":
+        target = lifecycle.next_state(job.status, "cancel_requested")
+        if target is None:
+            raise _refuse(job, "cancel", "cancel_requested")
+        if target == job.status:  # already cancelling
             return job
-        if job.status == "running":
+        if target == "cancelling":
             queue.set_control(job.id, "cancel")  # before the write: a job never shows cancelling with no signal
-            if _transition(session, job, ("running",), status="cancelling"):
+            if _transition(session, job, (job.status,), status=target):
                 return job
-        elif job.status in ("queued", "validating_files") and job.dispatched_at is not None:
+        elif job.status != "paused" and job.dispatched_at is not None:
             # Its task may be on the way to a worker: the flag first (the task cancels itself at its first
             # step). With Redis down that is a 503 and nothing changes, as for a running job.
             queue.set_control(job.id, "cancel")
-            if _transition(session, job, (job.status,), status="cancelled", finished_at=now(), eta_seconds=None):
+            if _transition(session, job, (job.status,), status=target, finished_at=now(), eta_seconds=None):
                 return job
-        elif job.status in ("queued", "paused", "validating_files"):
+        else:
             # Never sent (the CAS fails if the scheduler dispatches it meanwhile: then the branch above), or
             # paused (its worker has stopped): the database alone decides, so Redis being down does not matter.
             undispatched = (Job.dispatched_at.is_(None),) if job.status != "paused" else ()
-            if _transition(session, job, (job.status,), *undispatched, status="cancelled", finished_at=now(),
+            if _transition(session, job, (job.status,), *undispatched, status=target, finished_at=now(),
                            eta_seconds=None):
                 try:  # belt and braces: a task that slipped out anyway stops at its first step
                     queue.set_control(job.id, "cancel")
                 except QueueUnavailable:
                     log.warning("could not set the cancel flag of %s (Redis unreachable)", job.id)
                 return job
-        else:
-            raise _refuse(job, "cancel", "queued, running or paused")
     raise APIError(409, f"Job '{job.id}' kept changing while it was being cancelled; retry.",
                    param="fine_tuning_job_id", code="conflict")
 
 
 def pause_job(*, session: Session, queue: JobQueue, job: Job) -> Job:
     """Ask a running job to checkpoint and stop; it stays `running` until the worker reports `paused`."""
-    if job.status != "running":
-        raise _refuse(job, "pause", "running")
+    if lifecycle.next_state(job.status, "pause_requested") is None:
+        raise _refuse(job, "pause", "pause_requested")
     queue.set_control(job.id, "pause")
     return job
 
 
 def resume_job(*, session: Session, settings: Settings, queue: JobQueue, job: Job) -> Job:
     """paused → queued with attempt + 1; the scheduler dispatches it, resuming from the latest checkpoint."""
-    if job.status != "paused":
-        raise _refuse(job, "resume", "paused")
+    if (target := lifecycle.next_state(job.status, "resume")) is None:
+        raise _refuse(job, "resume", "resume")
     worker_spec(session=session, settings=settings, job=job)  # its files must still exist
     queue.clear_control(job.id)
-    if not _transition(session, job, ("paused",), status="queued", attempt=Job.attempt + 1, eta_seconds=None,
-                       finished_at=None, error=None, dispatched_at=None):
-        raise _refuse(job, "resume", "paused")
+    if not _transition(session, job, lifecycle.sources("resume"), status=target, attempt=Job.attempt + 1,
+                       eta_seconds=None, finished_at=None, error=None, dispatched_at=None):
+        raise _refuse(job, "resume", "resume")
     queue.notify_queued()
     return job

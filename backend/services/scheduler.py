@@ -47,6 +47,7 @@ from backend.services import fair_queue, workers
 from backend.services.jobs import send_attempt
 from backend.services.queue import JobQueue, QueueUnavailable
 from backend.settings import Settings
+from worker import lifecycle
 
 log = logging.getLogger("studio.scheduler")
 DEFAULT_MAX_ATTEMPTS: int = Settings.model_fields["max_job_attempts"].default
@@ -65,7 +66,7 @@ def requeue_or_fail(*, session: Session, job: Job, max_attempts: int, reason: st
     dispatched), or fail it `worker_lost` once it has had `max_attempts` runs. `counted=False` for a
     dispatch that never started. The caller commits. Returns `requeued` | `failed` | `cancelled`."""
     job.eta_seconds = None
-    if job.status == "cancelling":
+    if lifecycle.next_state(job.status, "worker_lost") == "cancelled":  # cancelling: the cancel completes
         job.status, job.finished_at = "cancelled", now()
         return "cancelled"
     runs = job.requeues + 1
