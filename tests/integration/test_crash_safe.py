@@ -19,10 +19,11 @@ import os
 import signal
 import time
 
-import httpx
 import pytest
 
-from tests.integration.stack import PrivateRedis, Stack, upload_chat_rows
+from tests.integration.stack import PrivateRedis, Stack
+from tests.integration.stack import create_job as stack_create_job
+from tests.integration.stack import wait_for as stack_wait_for
 from tests.integration.test_queue import training_processes
 
 JOBS = "/v1/fine_tuning/jobs"
@@ -35,20 +36,9 @@ STEPS, SAVE_EVERY = 80, 10
 @pytest.fixture(scope="module")
 def stack(studio_data_dir, tiny_model, tmp_path_factory):
     logs = tmp_path_factory.mktemp("crash-logs")
-    stack = Stack(studio_data_dir, logs, worker_queues=("gpu", "gpu"), env=ENV, redis=PrivateRedis(logs / "redis"))
-    yield stack
-    stack.close()
-
-
-@pytest.fixture(scope="module")
-def client(stack):
-    with httpx.Client(base_url=stack.url, timeout=30) as http:
-        yield http
-
-
-@pytest.fixture(scope="module")
-def training_file(client) -> str:
-    return upload_chat_rows(client)
+    with Stack(studio_data_dir, logs, worker_queues=("gpu", "gpu"), env=ENV,
+               redis=PrivateRedis(logs / "redis")) as stack:
+        yield stack
 
 
 @pytest.fixture
@@ -62,22 +52,11 @@ def two_workers(stack):
 
 
 def create_job(client, training_file: str, steps: int = STEPS) -> str:
-    body = {"model": "tiny-llama", "training_file": training_file, "seed": 3, "tuning": {"type": "lora", "r": 4},
-            "method": {"type": "supervised", "supervised": {"hyperparameters": {"batch_size": 4}}},
-            "training": {"max_steps": steps, "max_seq_length": 128, "save_steps": SAVE_EVERY}}
-    response = client.post(JOBS, json=body)
-    assert response.status_code == 200, response.text
-    return response.json()["id"]
+    return stack_create_job(client, training_file, steps, save_steps=SAVE_EVERY)["id"]
 
 
-def wait_for(client, stack, job_id: str, predicate, timeout: float = 240) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        job = client.get(f"{JOBS}/{job_id}").json()
-        if predicate(job):
-            return job
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} never reached the state: {job}\n{stack.log_tail()}")
+def wait_for(client, stack, job_id: str, predicate) -> dict:
+    return stack_wait_for(client, job_id, predicate, timeout=240, stack=stack)
 
 
 def events_of(client, job_id: str) -> list[dict]:

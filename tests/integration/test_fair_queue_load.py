@@ -37,9 +37,8 @@ def stack(tmp_path_factory):
     logs = tmp_path_factory.mktemp("load-logs")
     env = {"STUDIO_AUTH": "on", "STUDIO_SCHEDULER_INTERVAL_SECONDS": "0.1", "STUDIO_STUB_LOG": str(logs / "starts.jsonl"),
            **STUB}
-    stack = Stack(tmp_path_factory.mktemp("load-data"), logs, worker_queues=(), env=env)
-    yield stack
-    stack.close()
+    with Stack(tmp_path_factory.mktemp("load-data"), logs, worker_queues=(), env=env) as stack:
+        yield stack
 
 
 def api_keys(stack) -> dict[str, str]:

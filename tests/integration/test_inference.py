@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 
-import httpx
 import pytest
 import redis
 
@@ -19,8 +18,7 @@ CHAT = {"model": "tiny-llama", "messages": [{"role": "user", "content": "Hello t
 
 @pytest.fixture(scope="module")
 def stack(studio_data_dir, tiny_model, tmp_path_factory):
-    stack = Stack(studio_data_dir, tmp_path_factory.mktemp("inference-logs"), worker_queues=("inference",))
-    try:
+    with Stack(studio_data_dir, tmp_path_factory.mktemp("inference-logs"), worker_queues=("inference",)) as stack:
         client = redis.Redis.from_url(stack.env["STUDIO_REDIS_URL"])
         deadline = time.time() + 30
         while not client.zcard("studio:inference:workers"):  # its heartbeat: the API checks it
@@ -28,13 +26,11 @@ def stack(studio_data_dir, tiny_model, tmp_path_factory):
             time.sleep(0.1)
         client.close()
         yield stack
-    finally:
-        stack.close()
 
 
 @pytest.fixture(scope="module")
 def http(stack):
-    with httpx.Client(base_url=stack.url, timeout=120) as client:
+    with stack.client(timeout=120) as client:
         yield client
 
 

@@ -10,37 +10,20 @@ import time
 import httpx
 import pytest
 
-from tests.integration.stack import Stack, upload_chat_rows
+from tests.integration.stack import Stack, wait_for
+from tests.integration.stack import create_job as stack_create_job
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
 @pytest.fixture(scope="module")
 def stack(studio_data_dir, tiny_model, tmp_path_factory):
-    stack = Stack(studio_data_dir, tmp_path_factory.mktemp("stack-logs"))
-    yield stack
-    stack.close()
+    with Stack(studio_data_dir, tmp_path_factory.mktemp("stack-logs")) as stack:
+        yield stack
 
 
-@pytest.fixture(scope="module")
-def client(stack):
-    with httpx.Client(base_url=stack.url, timeout=30) as http:
-        yield http
-
-
-@pytest.fixture(scope="module")
-def training_file(client) -> str:
-    return upload_chat_rows(client)
-
-
-def create_job(client, training_file: str, steps: int, **training) -> dict:
-    body = {"model": "tiny-llama", "training_file": training_file, "seed": 3, "suffix": "rest",
-            "tuning": {"type": "lora", "r": 4},
-            "method": {"type": "supervised", "supervised": {"hyperparameters": {"batch_size": 4}}},
-            "training": {"max_steps": steps, "max_seq_length": 128, "save_steps": 5, **training}}
-    response = client.post("/v1/fine_tuning/jobs", json=body)
-    assert response.status_code == 200, response.text
-    return response.json()
+def create_job(client, training_file: str, steps: int, save_steps: int = 5) -> dict:
+    return stack_create_job(client, training_file, steps, save_steps=save_steps, suffix="rest")
 
 
 def sse(client, job_id: str, last_event_id: str | None = None, stop_after: int | None = None):
@@ -67,16 +50,6 @@ def sse(client, job_id: str, last_event_id: str | None = None, stop_after: int |
             key, _, value = line.partition(":")
             current[key] = value.lstrip()
     return events, status
-
-
-def wait_for(client, job_id: str, predicate, timeout: float = 120) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        job = client.get(f"/v1/fine_tuning/jobs/{job_id}").json()
-        if predicate(job):
-            return job
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} never reached the state: {job}")
 
 
 def metric_steps(events) -> list[int]:
