@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 from tests.conftest import EXAMPLES, REPO
-from tests.integration.test_studio_up import free_port, wait_healthy
+from tests.helpers import free_port
+from tests.integration.test_studio_up import wait_healthy
 
 openai = pytest.importorskip("openai")
 
