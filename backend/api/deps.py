@@ -44,7 +44,6 @@ def unauthorized(message: str, code: str) -> APIError:
 
 
 PRINCIPAL_STATE = "principal"  # scope["state"]: the caller, once `keyfirst.KeyFirst` has checked the key
-KEY_HASH_STATE = "api_key_hash"  # scope["state"]: the sha256 of that key (the rate limiter's budget name)
 
 
 def get_principal(request: Request, settings: SettingsDep, session: SessionDep,

@@ -80,9 +80,14 @@ def _validation_message(errors: Sequence[dict]) -> tuple[str, str | None]:
     return message, param
 
 
-async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
+def api_error_response(exc: APIError) -> JSONResponse:
+    """An `APIError` as the response that answers it (also for middleware, which runs outside the handlers)."""
     return error_response(exc.status, exc.message, type=exc.type, param=exc.param, code=exc.code,
                           headers=exc.headers)
+
+
+async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
+    return api_error_response(exc)
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

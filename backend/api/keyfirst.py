@@ -1,7 +1,7 @@
 """`KeyFirst`: with auth on, a `/v1` request's API key is checked before anything reads its body, so an
 anonymous caller learns nothing about what the API would have made of it (401, never a 422 or a 400) and
 costs no body parsing. The caller is left in `scope["state"]` for `deps.get_principal` (one lookup per
-request) and, by the key's hash, for the rate limiter's per-key budget.
+request) and for the rate limiter's per-key budget (by its key id).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from backend.api.deps import KEY_HASH_STATE, PRINCIPAL_STATE, principal_of
-from backend.api.errors import APIError, error_response
+from backend.api.deps import PRINCIPAL_STATE, principal_of
+from backend.api.errors import APIError, api_error_response
 from backend.db.session import Database
-from backend.services.auth import Principal, hash_key
+from backend.services.auth import Principal
 
 
 def bearer_credentials(authorization: str | None) -> HTTPAuthorizationCredentials | None:
@@ -45,10 +45,7 @@ class KeyFirst:
         try:
             principal = await run_in_threadpool(self._check, credentials)
         except APIError as exc:
-            await error_response(exc.status, exc.message, type=exc.type, param=exc.param, code=exc.code,
-                                 headers=exc.headers)(scope, receive, send)
+            await api_error_response(exc)(scope, receive, send)
             return
-        state = scope.setdefault("state", {})
-        state[PRINCIPAL_STATE] = principal
-        state[KEY_HASH_STATE] = hash_key(credentials.credentials)
+        scope.setdefault("state", {})[PRINCIPAL_STATE] = principal
         await self.app(scope, receive, send)

@@ -18,7 +18,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from backend.api.deps import KEY_HASH_STATE
+from backend.api.deps import PRINCIPAL_STATE
 from backend.api.errors import error_response
 from backend.api.guards import QUERY_KEY_PATHS
 
@@ -37,11 +37,12 @@ class RateLimit:
         if not self.limits or scope["type"] != "http" or any(p.fullmatch(scope["path"]) for p in EXEMPT):
             await self.app(scope, receive, send)
             return
-        key_hash = scope.get("state", {}).get(KEY_HASH_STATE)
-        caller = f"key:{key_hash}" if key_hash else f"addr:{(scope.get('client') or ('unknown',))[0]}"
+        principal = scope.get("state", {}).get(PRINCIPAL_STATE)  # set by `keyfirst.KeyFirst` (auth on, /v1)
+        key_id = principal.key_id if principal is not None else None
+        caller = f"key:{key_id}" if key_id else f"addr:{(scope.get('client') or ('unknown',))[0]}"
         for item in self.limits:
             if not self.limiter.hit(item, caller):
-                await self._refuse(item, caller, "API key" if key_hash else "client address")(scope, receive, send)
+                await self._refuse(item, caller, "API key" if key_id else "client address")(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
