@@ -107,16 +107,6 @@ def version_ref(version: AdapterVersion) -> str:
     return f"{version.adapter_name}:{version.version}"
 
 
-def finalize_pending(*, session: Session, settings: Settings) -> int:
-    """Check every `pending` version; returns how many were settled."""
-    pending = list(session.scalars(select(AdapterVersion).where(AdapterVersion.status == "pending")))
-    for version in pending:
-        finalize_version(session=session, settings=settings, version=version)
-    if pending:
-        session.commit()
-    return len(pending)
-
-
 def finalize_version(*, session: Session, settings: Settings, version: AdapterVersion) -> None:
     """pending → ready (files match the lineage's hashes) or failed (the reason in `error`)."""
     apply_check(session=session, version=version, check=check_artifact(settings, version.path))

@@ -14,8 +14,9 @@ from sqlalchemy import select
 
 from backend.app import create_app
 from backend.db.models import AuditEvent
-from backend.services import auth, registry
+from backend.services import auth
 from backend.services.relay import relay_once
+from backend.services.verifier import verify_pending
 from tests.api.conftest import _empty_tables
 from tests.api.jobs_support import *  # noqa: F403 — fixtures (redis, worker, db, job_settings)
 from tests.api.jobs_support import FakeWorker, error_of
@@ -95,7 +96,7 @@ def succeed(team: Team, file_id: str, settings, db, redis, **overrides) -> dict:
     worker.status(created["id"], "succeeded", result=worker.success_result(str(output), steps=2))
     with db.session() as session:
         relay_once(session, redis, created["id"], data_dir=settings.data_dir)
-        registry.finalize_pending(session=session, settings=settings)
+    verify_pending(db=db, settings=settings)
     done = team.get(f"{JOBS}/{created['id']}").json()
     assert done["status"] == "succeeded", done
     return done

@@ -15,6 +15,7 @@ import pytest
 
 from backend.services import registry
 from backend.services.relay import relay_once
+from backend.services.verifier import verify_pending
 from tests.api.jobs_support import *  # noqa: F403 — fixtures
 from tests.api.test_isolation import teams  # noqa: F401 — fixture (two teams, an admin, real keys)
 from tests.helpers import job as job_body
@@ -52,7 +53,7 @@ def succeed(jobs_client, create, db, redis, worker, job_settings, lora_artifact)
         worker.status(created["id"], "succeeded", result=worker.success_result(str(output)))
         with db.session() as session:
             relay_once(session, redis, created["id"], data_dir=job_settings.data_dir)
-            registry.finalize_pending(session=session, settings=job_settings)
+        verify_pending(db=db, settings=job_settings)
         return jobs_client.get(f"/v1/fine_tuning/jobs/{created['id']}").json()
 
     return _succeed
