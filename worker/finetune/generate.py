@@ -234,7 +234,7 @@ def _activated(model: Any, adapter: str | None) -> Iterator[Any]:
     if adapter is not None:
         model.set_adapter(adapter)
         yield model
-    elif peft is not None and isinstance(model, peft.PeftModel) and model.active_peft_config.is_prompt_learning:
+    elif _prompt_learning_config(model) is not None:
         yield model.get_base_model()
     elif peft is not None and isinstance(model, peft.PeftModel):
         with model.disable_adapter():
