@@ -19,13 +19,7 @@ from pathlib import Path
 
 from backend.settings import Settings
 from worker.finetune.data import example_text, token_stats
-from worker.finetune.models import (
-    ASSETS,
-    DEMO_CONFIG,
-    DEMO_MODEL,
-    DEMO_SPECIAL_TOKENS,
-    DEMO_VERSION,
-)
+from worker.finetune.models import DEMO_MODEL, DEMO_VERSION, train_demo_bpe
 
 DEFAULT_MODEL = DEMO_MODEL
 BATCH = 512
@@ -50,12 +44,7 @@ def _demo_tokenizer_file(settings: Settings) -> Path:
         return built
     cached = settings.data_dir / "cache" / "tokenizers" / f"{DEMO_MODEL}-v{DEMO_VERSION}.json"
     if not cached.is_file():
-        from tokenizers import ByteLevelBPETokenizer
-
-        bpe = ByteLevelBPETokenizer()  # the worker's build_demo_tokenizer, minus the transformers wrapper
-        bpe.train_from_iterator((ASSETS / "tokenizer_corpus.txt").read_text(encoding="utf-8").splitlines(),
-                                vocab_size=DEMO_CONFIG["vocab_size"], min_frequency=2,
-                                special_tokens=DEMO_SPECIAL_TOKENS, show_progress=False)
+        bpe = train_demo_bpe()  # the worker's tokenizer, minus the transformers wrapper
         cached.parent.mkdir(parents=True, exist_ok=True)
         # A temp name of its own per writer: concurrent first uploads each train, the last rename wins.
         tmp = cached.with_name(f"{cached.name}.{os.getpid()}-{threading.get_ident()}.tmp")

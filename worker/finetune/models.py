@@ -137,17 +137,24 @@ def ensure_demo_model() -> Path:
     return target
 
 
-def build_demo_tokenizer(corpus: Path = ASSETS / "tokenizer_corpus.txt") -> PreTrainedTokenizerBase:
-    """A byte-level BPE tokenizer trained on the bundled corpus (same corpus, same vocab, every time)."""
+def train_demo_bpe(corpus: Path = ASSETS / "tokenizer_corpus.txt") -> Any:
+    """The demo's byte-level BPE trained on the bundled corpus (same corpus, same vocab, every time); the
+    `tokenizers` object alone, so the API can count tokens without transformers."""
     from tokenizers import ByteLevelBPETokenizer
-    from transformers import PreTrainedTokenizerFast
 
-    lines = corpus.read_text(encoding="utf-8").splitlines()
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(
-        lines, vocab_size=DEMO_CONFIG["vocab_size"], min_frequency=2, special_tokens=DEMO_SPECIAL_TOKENS,
-        show_progress=False,
+        corpus.read_text(encoding="utf-8").splitlines(), vocab_size=DEMO_CONFIG["vocab_size"], min_frequency=2,
+        special_tokens=DEMO_SPECIAL_TOKENS, show_progress=False,
     )
+    return bpe
+
+
+def build_demo_tokenizer(corpus: Path = ASSETS / "tokenizer_corpus.txt") -> PreTrainedTokenizerBase:
+    """The demo's BPE (`train_demo_bpe`) as a transformers tokenizer with the ChatML template."""
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = train_demo_bpe(corpus)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=bpe._tokenizer, bos_token=None, eos_token="<|im_end|>", unk_token=None,
         pad_token="<pad>", model_max_length=DEMO_CONFIG["max_position_embeddings"],
